@@ -1,0 +1,5 @@
+"""Real servers for the local stack and the tests: Kafka protocol, Vault API, PostgreSQL.
+
+Nothing here runs in production; production points the services at existing
+servers through settings.
+"""

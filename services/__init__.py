@@ -1,0 +1,1 @@
+"""The deployable processes of the platform, one folder each."""

@@ -1,0 +1,1 @@
+"""Library code that two or more services use: settings, model, Kafka, PostgreSQL."""

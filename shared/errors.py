@@ -33,3 +33,38 @@ class BrokerUnavailableError(PlatformError):
     """The broker did not acknowledge a write within its deadline."""
 
     retriable = True
+
+
+class JobSyntaxError(PlatformError):
+    """A job expression that does not compile; ``line`` counts from its first line."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"SyntaxError at line {line}: {message}")
+        self.line = line
+        self.message = message
+
+
+class JobBuildError(PlatformError):
+    """A top-level statement of a job that failed to run or gave no operation.
+
+    ``kind`` names what went wrong, usually the type of the exception raised.
+    """
+
+    def __init__(self, line: int, kind: str, message: str) -> None:
+        super().__init__(f"{kind} at line {line}: {message}")
+        self.line = line
+        self.kind = kind
+        self.message = message
+
+
+class AdaptorError(PlatformError):
+    """An adaptor that cannot be loaded."""
+
+
+class UnknownAdaptorError(AdaptorError):
+    """A job names an adaptor that no installed package provides."""
+
+    def __init__(self, name: str, installed: list[str]) -> None:
+        known = ", ".join(installed) or "none"
+        super().__init__(f"unknown adaptor {name!r}; installed adaptors: {known}")
+        self.name = name

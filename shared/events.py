@@ -20,6 +20,7 @@ _PROJECT_ID = "project-id"
 _CONTENT_TYPE = "content-type"
 _RECEIVED_AT = "received-at"
 _HTTP_HEADERS = "http-headers"
+_REVISION = "catalog-revision"
 
 
 class Message(BaseModel):
@@ -33,6 +34,8 @@ class Message(BaseModel):
     content_type: str
     headers: dict[str, str]
     body: bytes
+    revision: int = 0
+    """The deployment revision the gateway knew when it accepted the message."""
 
     def to_kafka_headers(self) -> list[tuple[str, bytes]]:
         """Everything but the body, as Kafka record headers."""
@@ -42,6 +45,7 @@ class Message(BaseModel):
             (_CONTENT_TYPE, self.content_type.encode()),
             (_RECEIVED_AT, self.received_at.isoformat().encode()),
             (_HTTP_HEADERS, _HEADERS.dump_json(self.headers)),
+            (_REVISION, str(self.revision).encode()),
         ]
 
     @classmethod
@@ -58,6 +62,7 @@ class Message(BaseModel):
             received_at=datetime.fromisoformat(fields[_RECEIVED_AT].decode()),
             headers=_HEADERS.validate_json(fields.get(_HTTP_HEADERS, b"{}")),
             body=value or b"",
+            revision=int(fields.get(_REVISION, b"0")),
         )
 
 

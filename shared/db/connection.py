@@ -18,7 +18,7 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[DictRow
 
 def open_pool(url: str, size: int, name: str) -> ConnectionPool[psycopg.Connection[DictRow]]:
     """A pool of dict-row connections, opened and checked before it is returned."""
-    kwargs: dict[str, Any] = {"row_factory": dict_row}
+    kwargs: dict[str, Any] = {"row_factory": dict_row, "autocommit": True}
     pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
         url,
         min_size=1,

@@ -107,37 +107,48 @@ def _settle(future: asyncio.Future[tuple[int, int]], error: KafkaError | None, m
 
 
 class EventProducer:
-    """Writes batches of records and waits until every one is acknowledged."""
+    """Writes records and, on ``flush``, waits until every one is acknowledged."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self._producer = Producer(config)
+        self._errors: list[KafkaError] = []
+        self._lock = threading.Lock()
 
-    def produce_all(self, records: Sequence[Record], timeout_s: float = 30.0) -> None:
-        """Write records in order; raise BrokerUnavailableError unless all were acked."""
-        errors: list[KafkaError] = []
+    def send(self, record: Record) -> None:
+        """Queue one record; ``flush`` reports whether it was written."""
+        while True:
+            try:
+                self._producer.produce(
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    headers=record.headers,
+                    on_delivery=self._on_delivery,
+                )
+                return
+            except BufferError:
+                self._producer.poll(0.1)
 
-        def on_delivery(error: KafkaError | None, _message: Message) -> None:
-            if error is not None:
-                errors.append(error)
-
-        for record in records:
-            while True:
-                try:
-                    self._producer.produce(
-                        record.topic,
-                        value=record.value,
-                        key=record.key,
-                        headers=record.headers,
-                        on_delivery=on_delivery,
-                    )
-                    break
-                except BufferError:
-                    self._producer.poll(0.1)
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait for everything sent so far; raise BrokerUnavailableError unless all was acked."""
         remaining = self._producer.flush(timeout_s)
+        with self._lock:
+            errors, self._errors = self._errors, []
         if remaining or errors:
             raise BrokerUnavailableError(
                 f"{remaining} record(s) unacknowledged, {len(errors)} refused: {errors[:3]}"
             )
+
+    def produce_all(self, records: Sequence[Record], timeout_s: float = 30.0) -> None:
+        """Write records in order and wait until all are acknowledged."""
+        for record in records:
+            self.send(record)
+        self.flush(timeout_s)
+
+    def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            with self._lock:
+                self._errors.append(error)
 
     def close(self, timeout_s: float = 10.0) -> None:
         self._producer.flush(timeout_s)

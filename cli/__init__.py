@@ -1,0 +1,1 @@
+"""The ``openfn`` command: run the local stack, deploy projects, prepare servers."""

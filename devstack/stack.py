@@ -1,0 +1,173 @@
+"""The whole platform on one machine: real servers, topics, schema and every service.
+
+``openfn dev`` and the end-to-end tests both use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from devstack.kafka import start_broker
+from devstack.postgres import remove_data, start_postgres
+from devstack.processes import ManagedProcess, StackError, free_port
+from devstack.vault import start_vault
+from shared.db import apply_migrations
+from shared.kafka import ensure_topics
+from shared.settings import MiB
+from shared.topics import Topics
+
+SERVICES = ("inbox_gateway", "api", "dispatcher", "runner", "recorder")
+
+# Consumer settings that let groups form and rebalance within seconds.
+QUICK_GROUPS = {
+    "session.timeout.ms": 6000,
+    "heartbeat.interval.ms": 1000,
+    "fetch.wait.max.ms": 20,
+}
+
+
+@dataclass
+class Servers:
+    """Addresses of the three servers the services need."""
+
+    kafka_bootstrap: str
+    database_url: str
+    vault_address: str
+    vault_token: str
+
+
+@dataclass
+class LocalStack:
+    """Starts and stops the servers and the services, keeping their logs in ``log_dir``."""
+
+    log_dir: Path
+    inbox_port: int = 0
+    api_port: int = 0
+    topic_prefix: str = "openfn."
+    log_format: str = "json"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    servers: Servers | None = None
+    _processes: list[ManagedProcess] = field(default_factory=list)
+    _pg_root: Path | None = None
+
+    @property
+    def inbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.inbox_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start_servers(self) -> Servers:
+        """Start PostgreSQL, the broker and the Vault-API server."""
+        postgres, database_url, self._pg_root = start_postgres(self.log_dir)
+        self._processes.append(postgres)
+        kafka, bootstrap = start_broker(self.log_dir)
+        self._processes.append(kafka)
+        vault, vault_address, vault_token = start_vault(self.log_dir)
+        self._processes.append(vault)
+        self.servers = Servers(bootstrap, database_url, vault_address, vault_token)
+        return self.servers
+
+    def prepare(self) -> None:
+        """Create the topics and bring the schema up to date."""
+        servers = self._require_servers()
+        topics = Topics.with_prefix(self.topic_prefix)
+        ensure_topics(
+            {"bootstrap.servers": servers.kafka_bootstrap},
+            topics.max_message_bytes(8 * MiB, 10 * MiB),
+            partitions=3,
+            replication_factor=1,
+        )
+        apply_migrations(servers.database_url)
+
+    def service_env(self) -> dict[str, str]:
+        """The environment every service process starts with."""
+        servers = self._require_servers()
+        return {
+            **os.environ,
+            "OPENFN_KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap,
+            "OPENFN_KAFKA_CLIENT_CONFIG": json.dumps(QUICK_GROUPS),
+            "OPENFN_DATABASE_URL": servers.database_url,
+            "OPENFN_VAULT_ADDR": servers.vault_address,
+            "OPENFN_TOPIC_PREFIX": self.topic_prefix,
+            "OPENFN_LOG_FORMAT": self.log_format,
+            "OPENFN_INBOX_PUBLIC_URL": self.inbox_url,
+            "OPENFN_CATALOG_REFRESH_S": "2",
+            **self.extra_env,
+        }
+
+    def start_services(self, timeout_s: float = 60.0) -> None:
+        """Start every service as its own process and wait until the HTTP ones are ready."""
+        self.inbox_port = self.inbox_port or free_port()
+        self.api_port = self.api_port or free_port()
+        env = self.service_env()
+        ports = {"inbox_gateway": self.inbox_port, "api": self.api_port}
+        for service in SERVICES:
+            service_env = dict(env)
+            if service in ports:
+                service_env["OPENFN_PORT"] = str(ports[service])
+                service_env["OPENFN_HOST"] = "127.0.0.1"
+            process = ManagedProcess(
+                name=service,
+                argv=[sys.executable, "-m", f"services.{service}"],
+                log_path=self.log_dir / f"{service}.log",
+                env=service_env,
+            ).start()
+            self._processes.append(process)
+        self.wait_ready(timeout_s)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        for url in (f"{self.inbox_url}/readyz", f"{self.api_url}/readyz"):
+            while True:
+                self.check_alive()
+                try:
+                    if httpx.get(url, timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise StackError(f"{url} did not become ready")
+                time.sleep(0.1)
+
+    def check_alive(self) -> None:
+        """Raise with the log of the first process that has exited."""
+        for process in self._processes:
+            if not process.is_running():
+                raise StackError(f"{process.name} stopped:\n{process.tail_log()}")
+
+    def deploy(self, path: Path, name: str) -> dict[str, Any]:
+        """Deploy a project.yaml through the API."""
+        response = httpx.put(
+            f"{self.api_url}/api/projects/{name}",
+            content=path.read_bytes(),
+            headers={"content-type": "application/yaml", "x-filename": path.name},
+            timeout=30,
+        )
+        if response.status_code not in (200, 201):
+            raise StackError(f"deploy of {path} failed: {response.status_code} {response.text}")
+        return response.json()  # type: ignore[no-any-return]
+
+    def process(self, name: str) -> ManagedProcess:
+        return next(p for p in self._processes if p.name == name)
+
+    def stop(self) -> None:
+        """Stop services first, then servers, and delete the database files."""
+        for process in reversed(self._processes):
+            process.stop()
+        if self._pg_root is not None:
+            remove_data(self._pg_root)
+
+    def _require_servers(self) -> Servers:
+        if self.servers is None:
+            raise StackError("the servers are not started")
+        return self.servers

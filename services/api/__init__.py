@@ -1,0 +1,1 @@
+"""The API: deploys projects and reads messages, runs and job states (JSON, OpenAPI)."""

@@ -1,0 +1,198 @@
+"""HTTP routes of the API: deploy a project, read its inbox, receipts and runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg import Connection
+from psycopg_pool import ConnectionPool
+
+from services.api import queries
+from services.api.deploy import deploy_project
+from services.api.schemas import (
+    ErrorBody,
+    MessagePage,
+    MessageSummary,
+    ProjectOut,
+    Receipt,
+    RunOut,
+)
+from services.api.settings import ApiSettings
+from shared.errors import InvalidProjectError
+from shared.logging import get_logger
+from shared.project_file import PROJECT_NAME_PATTERN
+
+log = get_logger(__name__)
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "Not found."},
+}
+
+
+class NotFoundError(HTTPException):
+    def __init__(self, what: str, ident: object) -> None:
+        super().__init__(404, detail={"code": f"{what}_not_found", "message": f"no {what} {ident}"})
+
+
+def create_app(settings: ApiSettings, pool: ConnectionPool[Connection[Any]]) -> FastAPI:
+    """The API's ASGI application, reading and writing through ``pool``."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        pool.close()
+
+    app = FastAPI(
+        title="Integration platform API",
+        summary="Deploy projects; read messages, job states, receipts and runs.",
+        version="1",
+        lifespan=lifespan,
+    )
+
+    @contextmanager
+    def connection() -> Iterator[Connection[Any]]:
+        with pool.connection() as conn:
+            yield conn
+
+    def project_out(conn: Connection[Any], row: dict[str, Any]) -> ProjectOut:
+        return ProjectOut(
+            **row,
+            inbox_url=f"{settings.inbox_public_url.rstrip('/')}/inbox/{row['inbox_id']}",
+            jobs=queries.project_jobs(conn, row["id"]),
+            triggers=queries.project_triggers(conn, row["id"]),
+        )
+
+    def project_row(conn: Connection[Any], name: str) -> dict[str, Any]:
+        row = queries.find_project(conn, name)
+        if row is None:
+            raise NotFoundError("project", name)
+        return row
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"code": "error", "message": str(exc.detail)}
+        return JSONResponse(detail, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse(
+            {"code": "invalid_request", "message": "the request is not valid", "problems": problems},
+            status_code=422,
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        try:
+            with connection() as conn:
+                conn.execute("SELECT 1")
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            return JSONResponse({"code": "not_ready", "message": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.put(
+        "/api/projects/{name}",
+        response_model=ProjectOut,
+        responses={
+            200: {"description": "The project was updated."},
+            201: {"description": "The project was created."},
+            413: {"model": ErrorBody, "description": "The document is too large."},
+            422: {"model": ErrorBody, "description": "The project.yaml was refused."},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "description": "The project.yaml to deploy.",
+                "content": {"application/yaml": {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    async def deploy(
+        name: Annotated[str, Path(pattern=PROJECT_NAME_PATTERN)],
+        request: Request,
+    ) -> JSONResponse:
+        """Create or update a project from its project.yaml."""
+        raw = await request.body()
+        if len(raw) > settings.project_max_bytes:
+            raise HTTPException(413, {"code": "document_too_large", "message": "project.yaml is too large"})
+        filename = request.headers.get("x-filename", "project.yaml")
+        return await run_in_threadpool(deploy_document, name, raw, filename)
+
+    def deploy_document(name: str, raw: bytes, filename: str) -> JSONResponse:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPException(
+                422, {"code": "invalid_project", "message": "project.yaml is not UTF-8"}
+            ) from None
+        with connection() as conn:
+            try:
+                project_id, created = deploy_project(conn, name, text, filename)
+            except InvalidProjectError as exc:
+                raise HTTPException(
+                    422,
+                    {"code": "invalid_project", "message": "the project was not deployed", "problems": exc.problems},
+                ) from exc
+            out = project_out(conn, project_row(conn, name))
+        log.info("project.deployed", project_id=str(project_id), project=name, created=created)
+        return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
+
+    @app.get("/api/projects", response_model=list[ProjectOut])
+    def list_projects() -> list[ProjectOut]:
+        """Every project."""
+        with connection() as conn:
+            return [project_out(conn, row) for row in queries.list_projects(conn)]
+
+    @app.get("/api/projects/{name}", response_model=ProjectOut, responses=_ERRORS)
+    def get_project(name: str) -> ProjectOut:
+        """A project with its inbox URL, jobs and triggers."""
+        with connection() as conn:
+            return project_out(conn, project_row(conn, name))
+
+    @app.get("/api/projects/{name}/messages", response_model=MessagePage, responses=_ERRORS)
+    def list_messages(
+        name: str,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        before: UUID | None = None,
+    ) -> MessagePage:
+        """The inbox: messages newest first, each with one job state per job."""
+        with connection() as conn:
+            project = project_row(conn, name)
+            rows = queries.message_page(conn, project["id"], limit + 1, before)
+        page = [MessageSummary.model_validate(row) for row in rows[:limit]]
+        return MessagePage(
+            messages=page, next_before=page[-1].id if len(rows) > limit else None
+        )
+
+    @app.get("/api/messages/{message_id}", response_model=Receipt, responses=_ERRORS)
+    def get_receipt(message_id: UUID) -> Receipt:
+        """A message's receipt: its body, headers, job states and every run."""
+        with connection() as conn:
+            message = queries.find_message(conn, message_id)
+            if message is None:
+                raise NotFoundError("message", message_id)
+            states = queries.job_states(conn, [message_id]).get(message_id, [])
+            runs = queries.message_runs(conn, message_id)
+        return Receipt(**message, job_states=states, runs=runs)
+
+    @app.get("/api/runs/{run_id}", response_model=RunOut, responses=_ERRORS)
+    def get_run(run_id: UUID) -> RunOut:
+        """A run with its logs, input state and final state."""
+        with connection() as conn:
+            run = queries.find_run(conn, run_id)
+        if run is None:
+            raise NotFoundError("run", run_id)
+        return RunOut.model_validate(run)
+
+    return app

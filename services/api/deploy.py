@@ -1,0 +1,126 @@
+"""Deploys a project.yaml: writes its jobs and triggers and tells running services."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+
+from shared.adaptors import load_adaptor
+from shared.db.connection import DEPLOY_CHANNEL
+from shared.errors import InvalidProjectError, PlatformError
+from shared.model import TriggerKind, project_scoped_id
+from shared.project_file import JobDocument, ProjectDocument, parse_project
+
+
+def check_adaptors(document: ProjectDocument, filename: str) -> None:
+    """Refuse a project whose jobs name adaptors that are not installed."""
+    problems = []
+    for name, job in document.jobs.items():
+        try:
+            load_adaptor(job.adaptor)
+        except PlatformError as exc:
+            problems.append(f"{filename}: job {name!r}: {exc}")
+    if problems:
+        raise InvalidProjectError(problems)
+
+
+def job_version(job: JobDocument) -> str:
+    """Changes exactly when what the job runs changes."""
+    payload = json.dumps([job.adaptor, job.expression, job.credential], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def deploy_project(conn: Connection[Any], name: str, text: str, filename: str) -> tuple[UUID, bool]:
+    """Create or update project ``name`` from project.yaml text.
+
+    Returns the project id and whether it was created. Jobs and triggers that
+    the document no longer names are removed; ids of the rest are kept.
+    """
+    document = parse_project(text, filename)
+    if document.name is not None and document.name != name:
+        raise InvalidProjectError(
+            [f"{filename}: names project {document.name!r}, but is deployed as {name!r}"]
+        )
+    check_adaptors(document, filename)
+    with conn.transaction():
+        project_id, created = _upsert_project(conn, name)
+        _replace_triggers(conn, project_id, document)
+        _replace_jobs(conn, project_id, document)
+        conn.execute(
+            "INSERT INTO deployments (project_id, document) VALUES (%s, %s)", (project_id, text)
+        )
+        conn.execute("SELECT pg_notify(%s, %s)", (DEPLOY_CHANNEL, str(project_id)))
+    return project_id, created
+
+
+def _upsert_project(conn: Connection[Any], name: str) -> tuple[UUID, bool]:
+    row = conn.execute(
+        "INSERT INTO projects (id, name, inbox_id) VALUES (%s, %s, %s)"
+        " ON CONFLICT (name) DO UPDATE SET revision = projects.revision + 1, updated_at = now()"
+        " RETURNING id, revision",
+        (uuid.uuid4(), name, uuid.uuid4()),
+    ).fetchone()
+    assert row is not None  # RETURNING always yields the row
+    return row["id"], row["revision"] == 1
+
+
+def _replace_triggers(conn: Connection[Any], project_id: UUID, document: ProjectDocument) -> None:
+    conn.execute(
+        "DELETE FROM triggers WHERE project_id = %s AND NOT (name = ANY(%s))",
+        (project_id, list(document.triggers)),
+    )
+    for name, trigger in document.triggers.items():
+        conn.execute(
+            "INSERT INTO triggers (id, project_id, name, kind, criteria, exclusion, cron,"
+            " upstream_job) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (project_id, name) DO UPDATE SET kind = EXCLUDED.kind,"
+            " criteria = EXCLUDED.criteria, exclusion = EXCLUDED.exclusion,"
+            " cron = EXCLUDED.cron, upstream_job = EXCLUDED.upstream_job",
+            (
+                project_scoped_id(project_id, "trigger", name),
+                project_id,
+                name,
+                trigger.kind.value,
+                _jsonb(trigger.criteria),
+                _jsonb(trigger.exclusion),
+                trigger.cron,
+                trigger.upstream_job if trigger.kind is not TriggerKind.MESSAGE else None,
+            ),
+        )
+
+
+def _replace_jobs(conn: Connection[Any], project_id: UUID, document: ProjectDocument) -> None:
+    conn.execute(
+        "DELETE FROM jobs WHERE project_id = %s AND NOT (name = ANY(%s))",
+        (project_id, list(document.jobs)),
+    )
+    for name, job in document.jobs.items():
+        conn.execute(
+            "INSERT INTO jobs (id, project_id, name, trigger_name, adaptor, credential,"
+            " expression, enabled, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (project_id, name) DO UPDATE SET trigger_name = EXCLUDED.trigger_name,"
+            " adaptor = EXCLUDED.adaptor, credential = EXCLUDED.credential,"
+            " expression = EXCLUDED.expression, enabled = EXCLUDED.enabled,"
+            " version = EXCLUDED.version",
+            (
+                project_scoped_id(project_id, "job", name),
+                project_id,
+                name,
+                job.trigger,
+                job.adaptor,
+                job.credential,
+                job.expression,
+                job.enabled,
+                job_version(job),
+            ),
+        )
+
+
+def _jsonb(value: Any) -> Jsonb | None:
+    return Jsonb(value) if value is not None else None

@@ -1,0 +1,1 @@
+"""The dispatcher: matches messages against message-filter triggers and asks for runs."""

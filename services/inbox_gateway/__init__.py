@@ -1,0 +1,1 @@
+"""The inbox gateway: receives messages over HTTP and makes them durable in Kafka."""

@@ -1,0 +1,208 @@
+"""HTTP routes of the gateway: ``POST /inbox/{inbox_id}``, health and readiness.
+
+A message is answered ``202`` only after the broker has acknowledged it with
+``acks=all``; when it does not within the deadline the sender gets ``503``
+and ``Retry-After`` and may send again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import uuid_utils
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from services.inbox_gateway.settings import GatewaySettings
+from shared.bodies import body_kind, parse_body
+from shared.catalog import ProjectCatalog
+from shared.errors import BrokerUnavailableError, InvalidBodyError, UnsupportedContentTypeError
+from shared.events import Message
+from shared.kafka import AsyncProducer, Record
+from shared.logging import get_logger
+from shared.model import Project
+from shared.topics import Topics
+
+log = get_logger(__name__)
+
+# Bodies larger than this are parsed off the event loop.
+_INLINE_PARSE_BYTES = 64 * 1024
+_CATALOG_MISS_INTERVAL_S = 1.0
+_READY_CACHE_S = 1.0
+
+
+def error(status: int, code: str, message: str, **ids: Any) -> JSONResponse:
+    """The one error shape of the platform's HTTP answers."""
+    return JSONResponse({"code": code, "message": message, **ids}, status_code=status)
+
+
+class Gateway:
+    """The gateway's state: its settings, the project catalog and a producer."""
+
+    def __init__(self, settings: GatewaySettings, catalog: ProjectCatalog, producer: AsyncProducer) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.producer = producer
+        self.topics = Topics.with_prefix(settings.topic_prefix)
+        self._ready_at = 0.0
+
+    async def find_project(self, inbox_id: UUID) -> Project | None:
+        project = self.catalog.project_for_inbox(inbox_id)
+        if project is None:
+            # Deployed a moment ago? Look once more, at most once a second.
+            await asyncio.to_thread(self.catalog.reload, _CATALOG_MISS_INTERVAL_S)
+            project = self.catalog.project_for_inbox(inbox_id)
+        return project
+
+    def kept_headers(self, request: Request) -> dict[str, str]:
+        dropped = self.settings.inbox_dropped_headers
+        return {k: v for k, v in request.headers.items() if k not in dropped}
+
+    async def is_ready(self) -> bool:
+        if time.monotonic() - self._ready_at < _READY_CACHE_S:
+            return True
+        ready = self.catalog.is_loaded and await asyncio.to_thread(self.producer.is_connected)
+        if ready:
+            self._ready_at = time.monotonic()
+        return ready
+
+
+async def read_capped(request: Request, limit_bytes: int) -> bytes | None:
+    """The request body, or None as soon as it is longer than ``limit_bytes``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit_bytes:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    """The gateway's ASGI application."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(gateway.producer.close)
+        gateway.catalog.stop()
+
+    app = FastAPI(
+        title="Inbox gateway",
+        summary="Receives messages for projects' inboxes.",
+        version="1",
+        lifespan=lifespan,
+    )
+
+    @app.post(
+        "/inbox/{inbox_id}",
+        status_code=202,
+        responses={
+            202: {"description": "The message is durably stored."},
+            400: {"description": "The body does not parse as its content type."},
+            404: {"description": "No inbox has this id."},
+            413: {"description": "The body is over the size limit."},
+            415: {"description": "The content type is not accepted."},
+            503: {"description": "The message could not be stored; retry later."},
+        },
+    )
+    async def receive(inbox_id: str, request: Request) -> Response:
+        """Receive a JSON, XML or form message for a project's inbox."""
+        return await receive_message(gateway, inbox_id, request)
+
+    # Senders often add a trailing slash; a redirect would make them post twice.
+    app.add_api_route(
+        "/inbox/{inbox_id}/", receive, methods=["POST"], status_code=202, include_in_schema=False
+    )
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is alive and serving."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        """The gateway knows its projects and the broker answers."""
+        if await gateway.is_ready():
+            return JSONResponse({"status": "ready"})
+        return error(503, "not_ready", "the catalog or the broker is not reachable yet")
+
+    return app
+
+
+async def receive_message(gateway: Gateway, inbox_id: str, request: Request) -> Response:
+    """Check, parse and durably write one message."""
+    settings = gateway.settings
+    try:
+        inbox = UUID(inbox_id)
+    except ValueError:
+        return error(404, "inbox_not_found", "no inbox has this id", inbox_id=inbox_id)
+    raw = await read_capped(request, settings.inbox_max_body_bytes)
+    if raw is None:
+        return error(
+            413,
+            "body_too_large",
+            f"the body is over the limit of {settings.inbox_max_body_bytes} bytes",
+            inbox_id=inbox_id,
+        )
+    content_type = request.headers.get("content-type", "")
+    try:
+        kind = body_kind(content_type)
+    except UnsupportedContentTypeError as exc:
+        return error(415, "unsupported_content_type", str(exc), inbox_id=inbox_id)
+    project = await gateway.find_project(inbox)
+    if project is None:
+        return error(404, "inbox_not_found", "no inbox has this id", inbox_id=inbox_id)
+    try:
+        if len(raw) > _INLINE_PARSE_BYTES:
+            await asyncio.to_thread(parse_body, kind, raw)
+        else:
+            parse_body(kind, raw)
+    except InvalidBodyError as exc:
+        return error(400, "invalid_body", str(exc), inbox_id=inbox_id)
+
+    message = Message(
+        id=UUID(bytes=uuid_utils.uuid7().bytes),
+        project_id=project.id,
+        received_at=datetime.now(UTC),
+        content_type=content_type,
+        headers=gateway.kept_headers(request),
+        body=raw,
+        revision=gateway.catalog.snapshot.revision,
+    )
+    record = Record(
+        topic=gateway.topics.messages,
+        key=project.id.bytes,
+        value=raw,
+        headers=message.to_kafka_headers(),
+    )
+    try:
+        await gateway.producer.produce(record, settings.inbox_ack_timeout_s)
+    except BrokerUnavailableError as exc:
+        log.warning("message.not_stored", project_id=str(project.id), error=str(exc))
+        response = error(
+            503,
+            "broker_unavailable",
+            "the message could not be stored; send it again later",
+            inbox_id=inbox_id,
+        )
+        response.headers["Retry-After"] = str(settings.inbox_retry_after_s)
+        return response
+    log.info(
+        "message.accepted",
+        message_id=str(message.id),
+        project_id=str(project.id),
+        bytes=len(raw),
+        kind=kind.value,
+    )
+    return JSONResponse({"message_id": str(message.id)}, status_code=202)

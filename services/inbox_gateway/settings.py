@@ -1,0 +1,33 @@
+"""Settings of the inbox gateway."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.settings import KafkaSettings, LimitSettings, PostgresSettings
+
+
+class GatewaySettings(KafkaSettings, PostgresSettings, LimitSettings):
+    """Everything the gateway reads from its environment."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
+    port: int = 8000
+    public_url: str | None = Field(
+        default=None, description="Base URL senders use, shown in inbox URLs."
+    )
+    inbox_ack_timeout_s: float = Field(default=5.0, gt=0)
+    inbox_retry_after_s: int = Field(default=5, ge=1)
+    inbox_dropped_headers: frozenset[str] = frozenset(
+        {
+            "authorization",
+            "proxy-authorization",
+            "cookie",
+            "x-api-key",
+            "connection",
+            "keep-alive",
+            "transfer-encoding",
+            "upgrade",
+            "te",
+            "trailer",
+        }
+    )

@@ -1,0 +1,65 @@
+"""The recorder's consumer loop: one PostgreSQL transaction per batch of records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from confluent_kafka import Message as KafkaRecord
+from psycopg import Connection
+from psycopg_pool import ConnectionPool
+from pydantic import ValidationError
+
+from services.recorder.store import apply_run_events, message_row, store_messages
+from shared.errors import PlatformError
+from shared.events import RUN_EVENT, Message, RunFinished, RunStarted
+from shared.logging import get_logger
+from shared.topics import Topics
+
+log = get_logger(__name__)
+
+
+class Recorder:
+    """Stores each batch of messages and run events in one transaction."""
+
+    def __init__(self, pool: ConnectionPool[Connection[Any]], topics: Topics) -> None:
+        self._pool = pool
+        self._topics = topics
+
+    def handle(self, records: Sequence[KafkaRecord]) -> None:
+        messages: list[tuple[Any, ...]] = []
+        events: list[RunStarted | RunFinished] = []
+        for record in records:
+            if record.topic() == self._topics.messages:
+                row = self._message_row(record)
+                if row is not None:
+                    messages.append(row)
+            else:
+                event = self._run_event(record)
+                if event is not None:
+                    events.append(event)
+        with self._pool.connection() as conn, conn.transaction():
+            store_messages(conn, messages)
+            apply_run_events(conn, events)
+        for event in events:
+            if isinstance(event, RunFinished):
+                log.info(
+                    "run.recorded",
+                    run_id=str(event.run_id),
+                    message_id=str(event.message_id) if event.message_id else None,
+                    status=event.status.value,
+                )
+
+    def _message_row(self, record: KafkaRecord) -> tuple[Any, ...] | None:
+        try:
+            return message_row(Message.from_kafka(record.headers(), record.value()))
+        except (ValueError, PlatformError) as exc:
+            log.error("message.unreadable", offset=record.offset(), error=str(exc))
+            return None
+
+    def _run_event(self, record: KafkaRecord) -> RunStarted | RunFinished | None:
+        try:
+            return RUN_EVENT.validate_json(record.value() or b"")
+        except ValidationError as exc:
+            log.error("run_event.unreadable", offset=record.offset(), error=str(exc))
+            return None

@@ -1,0 +1,1 @@
+"""The runner: takes run requests, runs each job in a child process, reports runs."""

@@ -11,6 +11,7 @@ from types import FrameType
 
 from devstack.processes import StackError, is_listening
 from devstack.stack import LocalStack
+from shared.logging import configure_logging
 
 STACK_DIR = Path(".stack")
 
@@ -19,7 +20,10 @@ def run_dev(args: argparse.Namespace) -> int:
     """Start servers and services, deploy the example, print URLs, wait for Ctrl-C."""
     for port in (args.inbox_port, args.api_port):
         if is_listening(port):
-            print(f"openfn: port {port} is in use; pick others with --inbox-port/--api-port", file=sys.stderr)
+            print(
+                f"openfn: port {port} is in use; choose --inbox-port/--api-port",
+                file=sys.stderr,
+            )
             return 2
     stack = LocalStack(
         log_dir=STACK_DIR / "logs", inbox_port=args.inbox_port, api_port=args.api_port
@@ -28,15 +32,22 @@ def run_dev(args: argparse.Namespace) -> int:
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
+    # Set both explicitly: a shell starting us in the background ignores SIGINT.
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+    configure_logging("INFO", "console")
     try:
-        print("starting PostgreSQL, the Kafka broker and the Vault server ...", flush=True)
+        print(
+            "starting PostgreSQL, the Kafka broker and the Vault server ...", flush=True
+        )
         stack.start_servers()
         stack.prepare()
         print("starting the services ...", flush=True)
         stack.start_services()
         example = Path(args.example)
-        project = stack.deploy(example, example.parent.name) if example.exists() else None
+        project = (
+            stack.deploy(example, example.parent.name) if example.exists() else None
+        )
         print_welcome(stack, project)
         while True:
             stack.check_alive()

@@ -50,7 +50,10 @@ def deploy(args: argparse.Namespace) -> int:
     print(f"  inbox: {body['inbox_url']}")
     for job in body["jobs"]:
         state = "enabled" if job["enabled"] else "disabled"
-        print(f"  job {job['name']}: trigger {job['trigger']}, adaptor {job['adaptor']}, {state}")
+        print(
+            f"  job {job['name']}: trigger {job['trigger']},"
+            f" adaptor {job['adaptor']}, {state}"
+        )
     return 0
 
 
@@ -74,7 +77,9 @@ def create_topics(_args: argparse.Namespace) -> int:
     topics = Topics.with_prefix(settings.topic_prefix)
     created = ensure_topics(
         settings.kafka_config(),
-        topics.max_message_bytes(settings.inbox_max_body_bytes, settings.state_max_bytes),
+        topics.max_message_bytes(
+            settings.inbox_max_body_bytes, settings.state_max_bytes
+        ),
         settings.kafka_partitions,
         settings.kafka_replication_factor,
     )
@@ -86,20 +91,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openfn", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    dev = commands.add_parser("dev", help="run the whole platform locally on real servers")
+    dev = commands.add_parser(
+        "dev", help="run the whole platform locally on real servers"
+    )
     dev.add_argument("--inbox-port", type=int, default=8000)
     dev.add_argument("--api-port", type=int, default=8001)
     dev.add_argument("--example", default="examples/referrals/project.yaml")
     dev.set_defaults(func=run_dev)
 
-    dep = commands.add_parser("deploy", help="create or update a project from project.yaml")
+    dep = commands.add_parser(
+        "deploy", help="create or update a project from project.yaml"
+    )
     dep.add_argument("file", help="path of the project.yaml")
     dep.add_argument("--project", help="project name (default: the file's folder name)")
     dep.add_argument("--api", default=os.environ.get("OPENFN_API_URL", DEFAULT_API_URL))
     dep.set_defaults(func=deploy)
 
-    commands.add_parser("migrate", help="apply database migrations").set_defaults(func=migrate)
-    commands.add_parser("topics", help="create the Kafka topics").set_defaults(func=create_topics)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(
+        func=migrate
+    )
+    commands.add_parser("topics", help="create the Kafka topics").set_defaults(
+        func=create_topics
+    )
     return parser
 
 

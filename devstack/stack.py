@@ -46,7 +46,7 @@ class Servers:
 
 @dataclass
 class LocalStack:
-    """Starts and stops the servers and the services, keeping their logs in ``log_dir``."""
+    """Starts and stops the servers and the services; their logs go to ``log_dir``."""
 
     log_dir: Path
     inbox_port: int = 0
@@ -106,7 +106,7 @@ class LocalStack:
         }
 
     def start_services(self, timeout_s: float = 60.0) -> None:
-        """Start every service as its own process and wait until the HTTP ones are ready."""
+        """Start each service as its own process; wait until the HTTP ones are ready."""
         self.inbox_port = self.inbox_port or free_port()
         self.api_port = self.api_port or free_port()
         env = self.service_env()
@@ -154,7 +154,9 @@ class LocalStack:
             timeout=30,
         )
         if response.status_code not in (200, 201):
-            raise StackError(f"deploy of {path} failed: {response.status_code} {response.text}")
+            raise StackError(
+                f"deploy of {path} failed: {response.status_code} {response.text}"
+            )
         return response.json()  # type: ignore[no-any-return]
 
     def process(self, name: str) -> ManagedProcess:

@@ -22,7 +22,9 @@ def bao_binary() -> Path:
     return Path(found)
 
 
-def start_vault(log_dir: Path, port: int | None = None) -> tuple[ManagedProcess, str, str]:
+def start_vault(
+    log_dir: Path, port: int | None = None
+) -> tuple[ManagedProcess, str, str]:
     """Start a dev-mode server; returns the process, its address and a root token."""
     port = port or free_port()
     token = secrets.token_urlsafe(24)

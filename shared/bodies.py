@@ -9,10 +9,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs
+from xml.parsers.expat import ExpatError
 
 import xmltodict
 from pydantic_core import from_json
-from xml.parsers.expat import ExpatError
 
 from shared.errors import InvalidBodyError, UnsupportedContentTypeError
 
@@ -72,7 +72,9 @@ def _parse_form(raw: bytes) -> Any:
         pairs = parse_qs(text, keep_blank_values=True, strict_parsing=bool(text))
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidBodyError(f"the body is not a valid form post: {exc}") from exc
-    form = {key: values[0] if len(values) == 1 else values for key, values in pairs.items()}
+    form = {
+        key: values[0] if len(values) == 1 else values for key, values in pairs.items()
+    }
     _refuse_nul(form)
     return form
 
@@ -81,7 +83,9 @@ def _refuse_nul(value: Any) -> None:
     """PostgreSQL's jsonb cannot hold U+0000, so such a body is refused up front."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise InvalidBodyError("the body contains the character U+0000, which is not stored")
+            raise InvalidBodyError(
+                "the body contains the character U+0000, which is not stored"
+            )
     elif isinstance(value, dict):
         for key, item in value.items():
             _refuse_nul(key)

@@ -35,8 +35,12 @@ def read_snapshot(conn: psycopg.Connection[Any]) -> CatalogSnapshot:
     """Load every project, its jobs and its triggers in one consistent read."""
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        revision = conn.execute("SELECT coalesce(max(id), 0) AS r FROM deployments").fetchone()
-        projects = conn.execute("SELECT id, name, inbox_id, revision FROM projects").fetchall()
+        revision = conn.execute(
+            "SELECT coalesce(max(id), 0) AS r FROM deployments"
+        ).fetchone()
+        projects = conn.execute(
+            "SELECT id, name, inbox_id, revision FROM projects"
+        ).fetchall()
         jobs = conn.execute(
             "SELECT id, project_id, name, trigger_name AS trigger, adaptor, expression,"
             " credential, enabled, version FROM jobs ORDER BY name"
@@ -50,7 +54,9 @@ def read_snapshot(conn: psycopg.Connection[Any]) -> CatalogSnapshot:
         jobs_of.setdefault(row.pop("project_id"), []).append(Job.model_validate(row))
     triggers_of: dict[UUID, list[Trigger]] = {}
     for row in triggers:
-        triggers_of.setdefault(row.pop("project_id"), []).append(Trigger.model_validate(row))
+        triggers_of.setdefault(row.pop("project_id"), []).append(
+            Trigger.model_validate(row)
+        )
     by_id = {
         row["id"]: Project(
             **row,
@@ -112,14 +118,22 @@ class ProjectCatalog:
             return True
 
     def _reload_from(self, conn: psycopg.Connection[Any]) -> None:
-        row = conn.execute("SELECT coalesce(max(id), 0) AS r FROM deployments").fetchone()
+        row = conn.execute(
+            "SELECT coalesce(max(id), 0) AS r FROM deployments"
+        ).fetchone()
         self._last_reload = time.monotonic()
-        if self._loaded.is_set() and row is not None and row["r"] == self._snapshot.revision:
+        if (
+            self._loaded.is_set()
+            and row is not None
+            and row["r"] == self._snapshot.revision
+        ):
             return
         snapshot = read_snapshot(conn)
         self._snapshot = snapshot
         self._loaded.set()
-        log.info("catalog.loaded", revision=snapshot.revision, projects=len(snapshot.by_id))
+        log.info(
+            "catalog.loaded", revision=snapshot.revision, projects=len(snapshot.by_id)
+        )
 
     def _watch(self) -> None:
         while not self._stop.is_set():
@@ -135,6 +149,6 @@ class ProjectCatalog:
             while not self._stop.is_set():
                 with self._reload_lock:
                     self._reload_from(conn)
-                # A notification, or the refresh interval passing, both mean: look again.
+                # A notification or the refresh interval passing: look again.
                 for _ in conn.notifies(timeout=self._refresh_s, stop_after=1):
                     pass

@@ -8,7 +8,7 @@ body limit plus a small, bounded envelope. Run requests and events are JSON.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -21,6 +21,10 @@ _CONTENT_TYPE = "content-type"
 _RECEIVED_AT = "received-at"
 _HTTP_HEADERS = "http-headers"
 _REVISION = "catalog-revision"
+
+KafkaHeaders = (
+    list[tuple[str, str | bytes | None]] | dict[str, str | bytes | None] | None
+)
 
 
 class Message(BaseModel):
@@ -37,7 +41,7 @@ class Message(BaseModel):
     revision: int = 0
     """The deployment revision the gateway knew when it accepted the message."""
 
-    def to_kafka_headers(self) -> list[tuple[str, bytes]]:
+    def to_kafka_headers(self) -> list[tuple[str, str | bytes | None]]:
         """Everything but the body, as Kafka record headers."""
         return [
             (_MESSAGE_ID, str(self.id).encode()),
@@ -49,10 +53,20 @@ class Message(BaseModel):
         ]
 
     @classmethod
-    def from_kafka(cls, headers: list[tuple[str, bytes]] | None, value: bytes | None) -> Message:
+    def from_kafka(cls, headers: KafkaHeaders, value: bytes | None) -> Message:
         """Rebuild a message from a record; raises ValueError if it is not one."""
-        fields = dict(headers or [])
-        missing = {_MESSAGE_ID, _PROJECT_ID, _CONTENT_TYPE, _RECEIVED_AT} - fields.keys()
+        fields = {
+            key: item.encode() if isinstance(item, str) else item or b""
+            for key, item in (
+                headers.items() if isinstance(headers, dict) else headers or []
+            )
+        }
+        missing = {
+            _MESSAGE_ID,
+            _PROJECT_ID,
+            _CONTENT_TYPE,
+            _RECEIVED_AT,
+        } - fields.keys()
         if missing:
             raise ValueError(f"message record lacks headers {sorted(missing)}")
         return cls(

@@ -1,4 +1,4 @@
-"""Running a consumer service until SIGTERM or SIGINT, then leaving its group cleanly."""
+"""Runs a consumer service until SIGTERM or SIGINT, then leaves its group cleanly."""
 
 from __future__ import annotations
 

@@ -67,18 +67,22 @@ class ProjectDocument(BaseModel):
 
 
 def parse_project(text: str, filename: str = "project.yaml") -> ProjectDocument:
-    """Parse and check a project.yaml; raises InvalidProjectError listing every problem."""
+    """Parse and check a project.yaml; InvalidProjectError lists every problem."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         raw = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else "?"
-        raise InvalidProjectError([f"{filename}:{line}: invalid YAML: {exc.problem}"]) from exc
+        raise InvalidProjectError(
+            [f"{filename}:{line}: invalid YAML: {exc.problem}"]
+        ) from exc
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise InvalidProjectError([f"{filename}:1: expected a mapping with 'jobs' and 'triggers'"])
+        raise InvalidProjectError(
+            [f"{filename}:1: expected a mapping with 'jobs' and 'triggers'"]
+        )
     raw = _decode_json_criteria(raw, filename, root)
     try:
         document = ProjectDocument.model_validate(raw)
@@ -94,7 +98,9 @@ def parse_project(text: str, filename: str = "project.yaml") -> ProjectDocument:
     return document
 
 
-def _decode_json_criteria(raw: dict[str, Any], filename: str, root: yaml.Node | None) -> dict[str, Any]:
+def _decode_json_criteria(
+    raw: dict[str, Any], filename: str, root: yaml.Node | None
+) -> dict[str, Any]:
     """Criteria may be written as JSON strings, as in the reference format."""
     triggers = raw.get("triggers")
     if not isinstance(triggers, dict):
@@ -113,7 +119,8 @@ def _decode_json_criteria(raw: dict[str, Any], filename: str, root: yaml.Node | 
                 except json.JSONDecodeError as exc:
                     line = _line_of(root, ("triggers", name, key))
                     problems.append(
-                        f"{filename}:{line}: trigger {name!r}: {key} is not valid JSON: {exc.msg}"
+                        f"{filename}:{line}: trigger {name!r}: {key} is not valid"
+                        f" JSON: {exc.msg}"
                     )
         decoded[name] = trigger
     if problems:
@@ -121,7 +128,9 @@ def _decode_json_criteria(raw: dict[str, Any], filename: str, root: yaml.Node | 
     return {**raw, "triggers": decoded}
 
 
-def _check_references(document: ProjectDocument, filename: str, root: yaml.Node | None) -> list[str]:
+def _check_references(
+    document: ProjectDocument, filename: str, root: yaml.Node | None
+) -> list[str]:
     problems: list[str] = []
     for name, trigger in document.triggers.items():
         given = [key for key in _TRIGGER_KEYS if getattr(trigger, key) is not None]
@@ -132,31 +141,46 @@ def _check_references(document: ProjectDocument, filename: str, root: yaml.Node 
                 f"{', '.join(_TRIGGER_KEYS)} (found {', '.join(given) or 'none'})"
             )
         elif trigger.exclusion is not None and trigger.criteria is None:
-            problems.append(f"{filename}:{line}: trigger {name!r}: exclusion needs criteria")
+            problems.append(
+                f"{filename}:{line}: trigger {name!r}: exclusion needs criteria"
+            )
         elif trigger.cron is not None and len(trigger.cron.split()) != 5:
-            problems.append(f"{filename}:{line}: trigger {name!r}: cron needs five fields")
+            problems.append(
+                f"{filename}:{line}: trigger {name!r}: cron needs five fields"
+            )
         upstream = trigger.upstream_job
         if upstream is not None and upstream not in document.jobs:
-            problems.append(f"{filename}:{line}: trigger {name!r}: no job named {upstream!r}")
+            problems.append(
+                f"{filename}:{line}: trigger {name!r}: no job named {upstream!r}"
+            )
     for name, job in document.jobs.items():
         if job.trigger not in document.triggers:
             line = _line_of(root, ("jobs", name, "trigger"))
-            problems.append(f"{filename}:{line}: job {name!r}: no trigger named {job.trigger!r}")
+            problems.append(
+                f"{filename}:{line}: job {name!r}: no trigger named {job.trigger!r}"
+            )
     return problems
 
 
-def _check_expressions(document: ProjectDocument, filename: str, root: yaml.Node | None) -> list[str]:
+def _check_expressions(
+    document: ProjectDocument, filename: str, root: yaml.Node | None
+) -> list[str]:
     problems: list[str] = []
     for name, job in document.jobs.items():
         try:
             compile_job(job.expression, f"{filename}:{name}")
         except JobSyntaxError as exc:
             line = _expression_line(root, name, exc.line)
-            problems.append(f"{filename}:{line}: job {name!r}: {exc.message} (expression line {exc.line})")
+            problems.append(
+                f"{filename}:{line}: job {name!r}: {exc.message}"
+                f" (expression line {exc.line})"
+            )
     return problems
 
 
-def _expression_line(root: yaml.Node | None, job: str, line_in_expression: int) -> int | str:
+def _expression_line(
+    root: yaml.Node | None, job: str, line_in_expression: int
+) -> int | str:
     node = _node_at(root, ("jobs", job, "expression"))
     if node is None:
         return "?"

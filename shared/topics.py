@@ -24,13 +24,17 @@ class Topics:
             run_events=f"{prefix}run-events",
         )
 
-    def max_message_bytes(self, body_limit_bytes: int, state_limit_bytes: int) -> dict[str, int]:
+    def max_message_bytes(
+        self, body_limit_bytes: int, state_limit_bytes: int
+    ) -> dict[str, int]:
         """Per topic, the largest record it must take.
 
         A message is its body plus headers; a run request or event carries
         at most two states (input and final) and the run's logs.
         """
-        run_record = 2 * state_limit_bytes + 2 * body_limit_bytes + ENVELOPE_OVERHEAD_BYTES
+        run_record = (
+            2 * state_limit_bytes + 2 * body_limit_bytes + ENVELOPE_OVERHEAD_BYTES
+        )
         return {
             self.messages: body_limit_bytes + ENVELOPE_OVERHEAD_BYTES,
             self.run_requests: run_record,

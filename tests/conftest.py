@@ -1,4 +1,4 @@
-"""Session-wide real servers: a Kafka-protocol broker, PostgreSQL and a Vault-API server.
+"""Session-wide real servers: a Kafka-protocol broker, PostgreSQL, a Vault-API server.
 
 They start on first use and stop when the session ends; logs go to
 ``.stack/test-logs``.

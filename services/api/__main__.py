@@ -13,7 +13,9 @@ from shared.logging import configure_logging
 def main() -> None:
     settings = ApiSettings()
     configure_logging(settings.log_level, settings.log_format)
-    pool = open_pool(settings.database_url.get_secret_value(), settings.database_pool_size, "api")
+    pool = open_pool(
+        settings.database_url.get_secret_value(), settings.database_pool_size, "api"
+    )
     uvicorn.run(
         create_app(settings, pool),
         host=settings.host,

@@ -38,7 +38,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 class NotFoundError(HTTPException):
     def __init__(self, what: str, ident: object) -> None:
-        super().__init__(404, detail={"code": f"{what}_not_found", "message": f"no {what} {ident}"})
+        super().__init__(
+            404, detail={"code": f"{what}_not_found", "message": f"no {what} {ident}"}
+        )
 
 
 def create_app(settings: ApiSettings, pool: ConnectionPool[Connection[Any]]) -> FastAPI:
@@ -77,14 +79,24 @@ def create_app(settings: ApiSettings, pool: ConnectionPool[Connection[Any]]) -> 
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, dict) else {"code": "error", "message": str(exc.detail)}
+        detail = (
+            exc.detail
+            if isinstance(exc.detail, dict)
+            else {"code": "error", "message": str(exc.detail)}
+        )
         return JSONResponse(detail, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(
+        _request: Request, exc: RequestValidationError
+    ) -> JSONResponse:
         problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
         return JSONResponse(
-            {"code": "invalid_request", "message": "the request is not valid", "problems": problems},
+            {
+                "code": "invalid_request",
+                "message": "the request is not valid",
+                "problems": problems,
+            },
             status_code=422,
         )
 
@@ -97,8 +109,10 @@ def create_app(settings: ApiSettings, pool: ConnectionPool[Connection[Any]]) -> 
         try:
             with connection() as conn:
                 conn.execute("SELECT 1")
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
-            return JSONResponse({"code": "not_ready", "message": str(exc)}, status_code=503)
+        except Exception as exc:
+            return JSONResponse(
+                {"code": "not_ready", "message": str(exc)}, status_code=503
+            )
         return JSONResponse({"status": "ready"})
 
     @app.put(
@@ -125,7 +139,10 @@ def create_app(settings: ApiSettings, pool: ConnectionPool[Connection[Any]]) -> 
         """Create or update a project from its project.yaml."""
         raw = await request.body()
         if len(raw) > settings.project_max_bytes:
-            raise HTTPException(413, {"code": "document_too_large", "message": "project.yaml is too large"})
+            raise HTTPException(
+                413,
+                {"code": "document_too_large", "message": "project.yaml is too large"},
+            )
         filename = request.headers.get("x-filename", "project.yaml")
         return await run_in_threadpool(deploy_document, name, raw, filename)
 
@@ -142,11 +159,22 @@ def create_app(settings: ApiSettings, pool: ConnectionPool[Connection[Any]]) -> 
             except InvalidProjectError as exc:
                 raise HTTPException(
                     422,
-                    {"code": "invalid_project", "message": "the project was not deployed", "problems": exc.problems},
+                    {
+                        "code": "invalid_project",
+                        "message": "the project was not deployed",
+                        "problems": exc.problems,
+                    },
                 ) from exc
             out = project_out(conn, project_row(conn, name))
-        log.info("project.deployed", project_id=str(project_id), project=name, created=created)
-        return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
+        log.info(
+            "project.deployed",
+            project_id=str(project_id),
+            project=name,
+            created=created,
+        )
+        return JSONResponse(
+            out.model_dump(mode="json"), status_code=201 if created else 200
+        )
 
     @app.get("/api/projects", response_model=list[ProjectOut])
     def list_projects() -> list[ProjectOut]:
@@ -160,7 +188,9 @@ def create_app(settings: ApiSettings, pool: ConnectionPool[Connection[Any]]) -> 
         with connection() as conn:
             return project_out(conn, project_row(conn, name))
 
-    @app.get("/api/projects/{name}/messages", response_model=MessagePage, responses=_ERRORS)
+    @app.get(
+        "/api/projects/{name}/messages", response_model=MessagePage, responses=_ERRORS
+    )
     def list_messages(
         name: str,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,

@@ -36,7 +36,9 @@ def job_version(job: JobDocument) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def deploy_project(conn: Connection[Any], name: str, text: str, filename: str) -> tuple[UUID, bool]:
+def deploy_project(
+    conn: Connection[Any], name: str, text: str, filename: str
+) -> tuple[UUID, bool]:
     """Create or update project ``name`` from project.yaml text.
 
     Returns the project id and whether it was created. Jobs and triggers that
@@ -45,7 +47,7 @@ def deploy_project(conn: Connection[Any], name: str, text: str, filename: str) -
     document = parse_project(text, filename)
     if document.name is not None and document.name != name:
         raise InvalidProjectError(
-            [f"{filename}: names project {document.name!r}, but is deployed as {name!r}"]
+            [f"{filename}: names project {document.name!r}, not {name!r}"]
         )
     check_adaptors(document, filename)
     with conn.transaction():
@@ -53,7 +55,8 @@ def deploy_project(conn: Connection[Any], name: str, text: str, filename: str) -
         _replace_triggers(conn, project_id, document)
         _replace_jobs(conn, project_id, document)
         conn.execute(
-            "INSERT INTO deployments (project_id, document) VALUES (%s, %s)", (project_id, text)
+            "INSERT INTO deployments (project_id, document) VALUES (%s, %s)",
+            (project_id, text),
         )
         conn.execute("SELECT pg_notify(%s, %s)", (DEPLOY_CHANNEL, str(project_id)))
     return project_id, created
@@ -62,7 +65,8 @@ def deploy_project(conn: Connection[Any], name: str, text: str, filename: str) -
 def _upsert_project(conn: Connection[Any], name: str) -> tuple[UUID, bool]:
     row = conn.execute(
         "INSERT INTO projects (id, name, inbox_id) VALUES (%s, %s, %s)"
-        " ON CONFLICT (name) DO UPDATE SET revision = projects.revision + 1, updated_at = now()"
+        " ON CONFLICT (name) DO UPDATE"
+        " SET revision = projects.revision + 1, updated_at = now()"
         " RETURNING id, revision",
         (uuid.uuid4(), name, uuid.uuid4()),
     ).fetchone()
@@ -70,15 +74,17 @@ def _upsert_project(conn: Connection[Any], name: str) -> tuple[UUID, bool]:
     return row["id"], row["revision"] == 1
 
 
-def _replace_triggers(conn: Connection[Any], project_id: UUID, document: ProjectDocument) -> None:
+def _replace_triggers(
+    conn: Connection[Any], project_id: UUID, document: ProjectDocument
+) -> None:
     conn.execute(
         "DELETE FROM triggers WHERE project_id = %s AND NOT (name = ANY(%s))",
         (project_id, list(document.triggers)),
     )
     for name, trigger in document.triggers.items():
         conn.execute(
-            "INSERT INTO triggers (id, project_id, name, kind, criteria, exclusion, cron,"
-            " upstream_job) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            "INSERT INTO triggers (id, project_id, name, kind, criteria, exclusion,"
+            " cron, upstream_job) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (project_id, name) DO UPDATE SET kind = EXCLUDED.kind,"
             " criteria = EXCLUDED.criteria, exclusion = EXCLUDED.exclusion,"
             " cron = EXCLUDED.cron, upstream_job = EXCLUDED.upstream_job",
@@ -90,12 +96,16 @@ def _replace_triggers(conn: Connection[Any], project_id: UUID, document: Project
                 _jsonb(trigger.criteria),
                 _jsonb(trigger.exclusion),
                 trigger.cron,
-                trigger.upstream_job if trigger.kind is not TriggerKind.MESSAGE else None,
+                trigger.upstream_job
+                if trigger.kind is not TriggerKind.MESSAGE
+                else None,
             ),
         )
 
 
-def _replace_jobs(conn: Connection[Any], project_id: UUID, document: ProjectDocument) -> None:
+def _replace_jobs(
+    conn: Connection[Any], project_id: UUID, document: ProjectDocument
+) -> None:
     conn.execute(
         "DELETE FROM jobs WHERE project_id = %s AND NOT (name = ANY(%s))",
         (project_id, list(document.jobs)),
@@ -104,7 +114,8 @@ def _replace_jobs(conn: Connection[Any], project_id: UUID, document: ProjectDocu
         conn.execute(
             "INSERT INTO jobs (id, project_id, name, trigger_name, adaptor, credential,"
             " expression, enabled, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (project_id, name) DO UPDATE SET trigger_name = EXCLUDED.trigger_name,"
+            " ON CONFLICT (project_id, name) DO UPDATE"
+            " SET trigger_name = EXCLUDED.trigger_name,"
             " adaptor = EXCLUDED.adaptor, credential = EXCLUDED.credential,"
             " expression = EXCLUDED.expression, enabled = EXCLUDED.enabled,"
             " version = EXCLUDED.version",

@@ -22,12 +22,15 @@ def find_project(conn: Connection[Any], name: str) -> Row | None:
 
 
 def list_projects(conn: Connection[Any]) -> list[Row]:
-    return conn.execute("SELECT id, name, inbox_id, revision FROM projects ORDER BY name").fetchall()
+    return conn.execute(
+        "SELECT id, name, inbox_id, revision FROM projects ORDER BY name"
+    ).fetchall()
 
 
 def project_jobs(conn: Connection[Any], project_id: UUID) -> list[Row]:
     return conn.execute(
-        "SELECT id, name, trigger_name AS trigger, adaptor, credential, enabled, version"
+        "SELECT id, name, trigger_name AS trigger, adaptor, credential, enabled,"
+        " version"
         " FROM jobs WHERE project_id = %s ORDER BY name",
         (project_id,),
     ).fetchall()
@@ -54,7 +57,8 @@ def message_page(
     else:
         rows = conn.execute(
             "SELECT id, received_at, content_type FROM messages WHERE project_id = %s"
-            " AND (received_at, id) < (SELECT received_at, id FROM messages WHERE id = %s)"
+            " AND (received_at, id) <"
+            " (SELECT received_at, id FROM messages WHERE id = %s)"
             " ORDER BY received_at DESC, id DESC LIMIT %s",
             (project_id, before, limit),
         ).fetchall()
@@ -82,7 +86,8 @@ def find_message(conn: Connection[Any], message_id: UUID) -> Row | None:
 
 def message_runs(conn: Connection[Any], message_id: UUID) -> list[Row]:
     return conn.execute(
-        "SELECT id, job_id, job_name, trigger_kind, status, exit_code, started_at, finished_at"
+        "SELECT id, job_id, job_name, trigger_kind, status, exit_code, started_at,"
+        " finished_at"
         " FROM runs WHERE message_id = %s ORDER BY started_at NULLS LAST, id",
         (message_id,),
     ).fetchall()
@@ -90,7 +95,8 @@ def message_runs(conn: Connection[Any], message_id: UUID) -> list[Row]:
 
 def find_run(conn: Connection[Any], run_id: UUID) -> Row | None:
     return conn.execute(
-        "SELECT id, project_id, job_id, job_name, trigger_kind, message_id, status, exit_code,"
+        "SELECT id, project_id, job_id, job_name, trigger_kind, message_id, status,"
+        " exit_code,"
         " started_at, finished_at, runner, error, input_state, final_state, logs"
         " FROM runs WHERE id = %s",
         (run_id,),

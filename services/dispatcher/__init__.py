@@ -1,1 +1,1 @@
-"""The dispatcher: matches messages against message-filter triggers and asks for runs."""
+"""The dispatcher: matches messages against message filters and asks for runs."""

@@ -16,7 +16,9 @@ def main() -> None:
     settings = DispatcherSettings()
     configure_logging(settings.log_level, settings.log_format)
     topics = Topics.with_prefix(settings.topic_prefix)
-    sizes = topics.max_message_bytes(settings.inbox_max_body_bytes, settings.state_max_bytes)
+    sizes = topics.max_message_bytes(
+        settings.inbox_max_body_bytes, settings.state_max_bytes
+    )
     catalog = ProjectCatalog(
         settings.database_url.get_secret_value(), settings.catalog_refresh_s
     ).start()

@@ -37,7 +37,11 @@ def plan_message_runs(
     requests: list[RunRequest] = []
     for job in project.jobs:
         trigger = project.trigger_named(job.trigger)
-        if not job.enabled or trigger is None or trigger.kind is not TriggerKind.MESSAGE:
+        if (
+            not job.enabled
+            or trigger is None
+            or trigger.kind is not TriggerKind.MESSAGE
+        ):
             continue
         if not matches_filter(body, trigger.criteria, trigger.exclusion):
             continue

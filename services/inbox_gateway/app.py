@@ -22,7 +22,11 @@ from fastapi.responses import JSONResponse, Response
 from services.inbox_gateway.settings import GatewaySettings
 from shared.bodies import body_kind, parse_body
 from shared.catalog import ProjectCatalog
-from shared.errors import BrokerUnavailableError, InvalidBodyError, UnsupportedContentTypeError
+from shared.errors import (
+    BrokerUnavailableError,
+    InvalidBodyError,
+    UnsupportedContentTypeError,
+)
 from shared.events import Message
 from shared.kafka import AsyncProducer, Record
 from shared.logging import get_logger
@@ -45,7 +49,12 @@ def error(status: int, code: str, message: str, **ids: Any) -> JSONResponse:
 class Gateway:
     """The gateway's state: its settings, the project catalog and a producer."""
 
-    def __init__(self, settings: GatewaySettings, catalog: ProjectCatalog, producer: AsyncProducer) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        catalog: ProjectCatalog,
+        producer: AsyncProducer,
+    ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.producer = producer
@@ -67,7 +76,9 @@ class Gateway:
     async def is_ready(self) -> bool:
         if time.monotonic() - self._ready_at < _READY_CACHE_S:
             return True
-        ready = self.catalog.is_loaded and await asyncio.to_thread(self.producer.is_connected)
+        ready = self.catalog.is_loaded and await asyncio.to_thread(
+            self.producer.is_connected
+        )
         if ready:
             self._ready_at = time.monotonic()
         return ready
@@ -122,7 +133,11 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     # Senders often add a trailing slash; a redirect would make them post twice.
     app.add_api_route(
-        "/inbox/{inbox_id}/", receive, methods=["POST"], status_code=202, include_in_schema=False
+        "/inbox/{inbox_id}/",
+        receive,
+        methods=["POST"],
+        status_code=202,
+        include_in_schema=False,
     )
 
     @app.get("/healthz")
@@ -140,7 +155,9 @@ def create_app(gateway: Gateway) -> FastAPI:
     return app
 
 
-async def receive_message(gateway: Gateway, inbox_id: str, request: Request) -> Response:
+async def receive_message(
+    gateway: Gateway, inbox_id: str, request: Request
+) -> Response:
     """Check, parse and durably write one message."""
     settings = gateway.settings
     try:

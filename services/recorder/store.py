@@ -20,14 +20,16 @@ from shared.job_state import RunTimes, last_run
 from shared.model import RunStatus, job_state_for
 
 _INSERT_MESSAGE = """
-INSERT INTO messages (id, project_id, received_at, content_type, headers, body, raw_body)
+INSERT INTO messages
+    (id, project_id, received_at, content_type, headers, body, raw_body)
 VALUES (%s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (id) DO NOTHING
 """
 
 _UPSERT_STARTED = """
-INSERT INTO runs (id, project_id, job_id, job_name, trigger_id, trigger_kind, message_id,
-                  status, started_at, input_state, runner)
+INSERT INTO runs
+    (id, project_id, job_id, job_name, trigger_id, trigger_kind, message_id,
+     status, started_at, input_state, runner)
 VALUES (%s, %s, %s, %s, %s, %s, %s, 'started', %s, %s, %s)
 ON CONFLICT (id) DO UPDATE SET
     started_at = coalesce(runs.started_at, EXCLUDED.started_at),
@@ -37,8 +39,9 @@ ON CONFLICT (id) DO UPDATE SET
 # A finish replaces an earlier one only when it is later, so any order of
 # duplicate finishes ends in the same row.
 _UPSERT_FINISHED = """
-INSERT INTO runs (id, project_id, job_id, job_name, trigger_id, trigger_kind, message_id,
-                  status, exit_code, started_at, finished_at, final_state, logs, error, runner)
+INSERT INTO runs
+    (id, project_id, job_id, job_name, trigger_id, trigger_kind, message_id,
+     status, exit_code, started_at, finished_at, final_state, logs, error, runner)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (id) DO UPDATE SET
     status = EXCLUDED.status,
@@ -55,19 +58,23 @@ WHERE runs.finished_at IS NULL
 """
 
 _UPSERT_JOB_STATE = """
-INSERT INTO job_states (message_id, job_id, project_id, job_name, run_id, status, updated_at)
+INSERT INTO job_states
+    (message_id, job_id, project_id, job_name, run_id, status, updated_at)
 VALUES (%s, %s, %s, %s, %s, %s, now())
 ON CONFLICT (message_id, job_id) DO UPDATE SET
     run_id = EXCLUDED.run_id, status = EXCLUDED.status, job_name = EXCLUDED.job_name,
     updated_at = now()
-WHERE (job_states.run_id, job_states.status) IS DISTINCT FROM (EXCLUDED.run_id, EXCLUDED.status)
+WHERE (job_states.run_id, job_states.status)
+      IS DISTINCT FROM (EXCLUDED.run_id, EXCLUDED.status)
 """
 
 
 def message_row(message: Message) -> tuple[Any, ...]:
     """The row a message is stored as: its body parsed, and raw too when XML."""
     kind = body_kind(message.content_type)
-    raw = message.body.decode("utf-8", errors="replace") if kind is BodyKind.XML else None
+    raw = (
+        message.body.decode("utf-8", errors="replace") if kind is BodyKind.XML else None
+    )
     return (
         message.id,
         message.project_id,
@@ -86,7 +93,9 @@ def store_messages(conn: Connection[Any], rows: Sequence[tuple[Any, ...]]) -> No
             cursor.executemany(_INSERT_MESSAGE, rows)
 
 
-def apply_run_events(conn: Connection[Any], events: Sequence[RunStarted | RunFinished]) -> None:
+def apply_run_events(
+    conn: Connection[Any], events: Sequence[RunStarted | RunFinished]
+) -> None:
     """Apply run events, then bring the job state of every touched pair up to date."""
     with conn.cursor() as cursor:
         for event in events:
@@ -99,12 +108,18 @@ def apply_run_events(conn: Connection[Any], events: Sequence[RunStarted | RunFin
         for event in events
         if event.message_id is not None
     }
-    for (message_id, job_id), event in sorted(pairs.items(), key=lambda item: str(item[0])):
+    for (message_id, job_id), event in sorted(
+        pairs.items(), key=lambda item: str(item[0])
+    ):
         refresh_job_state(conn, message_id, job_id, event.project_id, event.job_name)
 
 
 def refresh_job_state(
-    conn: Connection[Any], message_id: UUID, job_id: UUID, project_id: UUID, job_name: str
+    conn: Connection[Any],
+    message_id: UUID,
+    job_id: UUID,
+    project_id: UUID,
+    job_name: str,
 ) -> None:
     """Recompute one pair's job state from all its runs, under a lock on the pair."""
     conn.execute(
@@ -121,13 +136,22 @@ def refresh_job_state(
         return
     conn.execute(
         _UPSERT_JOB_STATE,
-        (message_id, job_id, project_id, job_name, run.id, job_state_for(run.status).value),
+        (
+            message_id,
+            job_id,
+            project_id,
+            job_name,
+            run.id,
+            job_state_for(run.status).value,
+        ),
     )
 
 
 def _run_times(rows: Iterable[dict[str, Any]]) -> list[RunTimes]:
     return [
-        RunTimes(row["id"], RunStatus(row["status"]), row["started_at"], row["finished_at"])
+        RunTimes(
+            row["id"], RunStatus(row["status"]), row["started_at"], row["finished_at"]
+        )
         for row in rows
     ]
 

@@ -16,7 +16,9 @@ def main() -> None:
     settings = RunnerSettings()
     configure_logging(settings.log_level, settings.log_format)
     topics = Topics.with_prefix(settings.topic_prefix)
-    sizes = topics.max_message_bytes(settings.inbox_max_body_bytes, settings.state_max_bytes)
+    sizes = topics.max_message_bytes(
+        settings.inbox_max_body_bytes, settings.state_max_bytes
+    )
     engine = ProcessEngine(log_max_bytes=settings.run_log_max_bytes)
     producer = EventProducer(
         producer_config(settings.kafka_config(), sizes[topics.run_events], 30.0)

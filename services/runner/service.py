@@ -40,7 +40,9 @@ class Runner:
         self._topics = topics
         self._name = name
         self._timeout_s = timeout_s
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="run")
+        self._pool = ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="run"
+        )
 
     def handle(self, records: Sequence[KafkaRecord]) -> None:
         requests = [request for record in records if (request := self._read(record))]
@@ -68,7 +70,9 @@ class Runner:
             input_state=request.input_state,
         )
         self._producer.send(self._record(started))
-        execution = self._engine.execute(request.job, request.input_state, self._timeout_s)
+        execution = self._engine.execute(
+            request.job, request.input_state, self._timeout_s
+        )
         finished = RunFinished(
             **started.model_dump(exclude={"type", "input_state"}),
             finished_at=datetime.now(UTC),
@@ -83,7 +87,9 @@ class Runner:
             run_id=str(request.run_id),
             job=request.job.name,
             exit_code=execution.exit_code,
-            duration_ms=round((finished.finished_at - started.started_at).total_seconds() * 1000),
+            duration_ms=round(
+                (finished.finished_at - started.started_at).total_seconds() * 1000
+            ),
         )
         return finished
 

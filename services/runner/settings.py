@@ -14,5 +14,7 @@ class RunnerSettings(KafkaSettings, LimitSettings):
 
     runner_group: str = "openfn-runner"
     runner_name: str = Field(default_factory=socket.gethostname)
-    runner_concurrency: int = Field(default=2, ge=1, description="Runs executed at once.")
+    runner_concurrency: int = Field(
+        default=2, ge=1, description="Runs executed at once."
+    )
     run_timeout_s: float = Field(default=100.0, gt=0)

@@ -16,7 +16,9 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[DictRow
     return psycopg.connect(url, autocommit=autocommit, row_factory=dict_row)
 
 
-def open_pool(url: str, size: int, name: str) -> ConnectionPool[psycopg.Connection[DictRow]]:
+def open_pool(
+    url: str, size: int, name: str
+) -> ConnectionPool[psycopg.Connection[DictRow]]:
     """A pool of dict-row connections, opened and checked before it is returned."""
     kwargs: dict[str, Any] = {"row_factory": dict_row, "autocommit": True}
     pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(

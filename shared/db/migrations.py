@@ -31,13 +31,17 @@ def apply_migrations(database_url: str) -> list[str]:
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = {row["name"] for row in conn.execute("SELECT name FROM schema_migrations")}
+        done = {
+            row["name"] for row in conn.execute("SELECT name FROM schema_migrations")
+        }
         for name, sql in list_migrations():
             if name in done:
                 continue
             with conn.transaction():
                 conn.execute(sql.encode())
-                conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
+                conn.execute(
+                    "INSERT INTO schema_migrations (name) VALUES (%s)", (name,)
+                )
             log.info("migration.applied", migration=name)
             applied.append(name)
         conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))

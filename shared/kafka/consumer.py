@@ -14,7 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from shared.logging import get_logger
 
@@ -69,7 +75,7 @@ class BatchConsumer:
             self._consumer.close()
 
     def _poll_once(self, handle: Handler, stop: threading.Event) -> None:
-        batch = self._consumer.consume(self._batch_size, self._poll_timeout_s)
+        batch = self._next_batch()
         self.last_poll_monotonic = time.monotonic()
         records = [record for record in batch if not self._is_error(record)]
         if not records:
@@ -83,6 +89,19 @@ class BatchConsumer:
             return
         self._commit(records)
 
+    def _next_batch(self) -> list[Message]:
+        """Wait for one record, then take what else is already fetched.
+
+        ``consume`` alone would wait for a full batch or the whole timeout,
+        adding that wait to every record's latency when traffic is light.
+        """
+        first = self._consumer.poll(self._poll_timeout_s)
+        if first is None:
+            return []
+        if self._batch_size == 1:
+            return [first]
+        return [first, *self._consumer.consume(self._batch_size - 1, 0)]
+
     def _is_error(self, record: Message) -> bool:
         error = record.error()
         if error is None:
@@ -95,19 +114,27 @@ class BatchConsumer:
         """Seek every partition of the batch back to its first record."""
         first: dict[tuple[str, int], int] = {}
         for record in records:
-            key = (record.topic(), record.partition())
-            first[key] = min(first.get(key, record.offset()), record.offset())
+            topic, partition, offset = _position(record)
+            first[(topic, partition)] = min(
+                first.get((topic, partition), offset), offset
+            )
         for (topic, partition), offset in first.items():
             try:
                 self._consumer.seek(TopicPartition(topic, partition, offset))
             except KafkaException as exc:
-                log.warning("consumer.seek_failed", topic=topic, partition=partition, error=str(exc))
+                log.warning(
+                    "consumer.seek_failed",
+                    topic=topic,
+                    partition=partition,
+                    error=str(exc),
+                )
 
     def _commit(self, records: Sequence[Message]) -> None:
         next_offsets: dict[tuple[str, int], int] = {}
         for record in records:
-            key = (record.topic(), record.partition())
-            next_offsets[key] = max(next_offsets.get(key, 0), record.offset() + 1)
+            topic, partition, offset = _position(record)
+            key = (topic, partition)
+            next_offsets[key] = max(next_offsets.get(key, 0), offset + 1)
         offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
@@ -120,3 +147,11 @@ class BatchConsumer:
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("partitions.revoked", group=self.group_id, partitions=len(partitions))
+
+
+def _position(record: Message) -> tuple[str, int, int]:
+    """Topic, partition and offset of a record that is not an error."""
+    topic, partition, offset = record.topic(), record.partition(), record.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError("a consumed record has no position")
+    return topic, partition, offset

@@ -17,7 +17,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from shared.errors import BrokerUnavailableError
 
-Headers = list[tuple[str, bytes]]
+Headers = list[tuple[str, str | bytes | None]]
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,9 @@ class Record:
     headers: Headers | None = None
 
 
-def producer_config(base: dict[str, Any], max_message_bytes: int, delivery_timeout_s: float) -> dict[str, Any]:
+def producer_config(
+    base: dict[str, Any], max_message_bytes: int, delivery_timeout_s: float
+) -> dict[str, Any]:
     """Durable-write settings layered over the service's Kafka settings."""
     return {
         "acks": "all",
@@ -47,24 +49,26 @@ class AsyncProducer:
     def __init__(self, config: dict[str, Any]) -> None:
         self._producer = Producer(config)
         self._stopping = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
+        self._poller = threading.Thread(
+            target=self._poll, name="kafka-delivery", daemon=True
+        )
         self._poller.start()
 
     def _poll(self) -> None:
         while not self._stopping.is_set():
             self._producer.poll(0.1)
 
-    async def produce(self, record: Record, timeout_s: float) -> tuple[int, int]:
-        """Write one record; returns (partition, offset) once the broker has it.
+    async def produce(self, record: Record, timeout_s: float) -> None:
+        """Write one record; returns once the broker has acknowledged it.
 
         Raises BrokerUnavailableError when the broker has not acknowledged the
         record within ``timeout_s`` or refused it.
         """
         loop = asyncio.get_running_loop()
-        acked: asyncio.Future[tuple[int, int]] = loop.create_future()
+        acked: asyncio.Future[None] = loop.create_future()
 
-        def on_delivery(error: KafkaError | None, message: Message) -> None:
-            loop.call_soon_threadsafe(_settle, acked, error, message)
+        def on_delivery(error: KafkaError | None, _message: Message) -> None:
+            loop.call_soon_threadsafe(_settle, acked, error)
 
         try:
             self._producer.produce(
@@ -87,7 +91,7 @@ class AsyncProducer:
         """True when the cluster answers a metadata request."""
         try:
             self._producer.list_topics(timeout=timeout_s)
-        except Exception:  # noqa: BLE001 - any failure means "not ready"
+        except Exception:
             return False
         return True
 
@@ -97,13 +101,15 @@ class AsyncProducer:
         self._poller.join(timeout_s)
 
 
-def _settle(future: asyncio.Future[tuple[int, int]], error: KafkaError | None, message: Message) -> None:
+def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
     if future.done():
         return
     if error is not None:
-        future.set_exception(BrokerUnavailableError(f"the broker refused the record: {error}"))
+        future.set_exception(
+            BrokerUnavailableError(f"the broker refused the record: {error}")
+        )
     else:
-        future.set_result((message.partition(), message.offset()))
+        future.set_result(None)
 
 
 class EventProducer:
@@ -130,13 +136,14 @@ class EventProducer:
                 self._producer.poll(0.1)
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait for everything sent so far; raise BrokerUnavailableError unless all was acked."""
+        """Wait for what was sent; BrokerUnavailableError unless all of it is acked."""
         remaining = self._producer.flush(timeout_s)
         with self._lock:
             errors, self._errors = self._errors, []
         if remaining or errors:
             raise BrokerUnavailableError(
-                f"{remaining} record(s) unacknowledged, {len(errors)} refused: {errors[:3]}"
+                f"{remaining} record(s) unacknowledged, {len(errors)} refused:"
+                f" {errors[:3]}"
             )
 
     def produce_all(self, records: Sequence[Record], timeout_s: float = 30.0) -> None:

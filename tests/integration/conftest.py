@@ -13,7 +13,9 @@ import pytest
 from devstack.stack import LocalStack, Servers
 from tests.conftest import LOG_DIR, VaultServer
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "referrals" / "project.yaml"
+EXAMPLE = (
+    Path(__file__).resolve().parents[2] / "examples" / "referrals" / "project.yaml"
+)
 
 T = TypeVar("T")
 
@@ -31,7 +33,9 @@ def eventually(probe: Callable[[], T | None], timeout_s: float = 30.0) -> T:
 
 
 @pytest.fixture(scope="session")
-def platform(postgres_url: str, kafka_bootstrap: str, vault: VaultServer) -> Iterator[LocalStack]:
+def platform(
+    postgres_url: str, kafka_bootstrap: str, vault: VaultServer
+) -> Iterator[LocalStack]:
     stack = LocalStack(
         log_dir=LOG_DIR / "platform",
         servers=Servers(kafka_bootstrap, postgres_url, vault.address, vault.token),

@@ -1,4 +1,4 @@
-"""The gateway answers 202 only for durable messages, and says clearly what it refused."""
+"""The gateway answers 202 only for durable messages and says why it refused others."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import pytest
 from devstack.kafka import start_broker
 from devstack.processes import ManagedProcess, free_port
 from devstack.stack import LocalStack
+from services.api.deploy import deploy_project
 from shared.db import apply_migrations, connect
 from shared.kafka import ensure_topics
 from shared.topics import Topics
-from services.api.deploy import deploy_project
 from tests.conftest import FAST_KAFKA_CLIENT, LOG_DIR
 from tests.integration.conftest import EXAMPLE, Inbox, eventually
 
@@ -28,13 +28,17 @@ MiB = 1024 * 1024
 
 
 def test_malformed_json_is_refused_with_400(inbox: Inbox) -> None:
-    response = inbox.post(content=b'{"form": ', headers={"content-type": "application/json"})
+    response = inbox.post(
+        content=b'{"form": ', headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_body"
 
 
 def test_malformed_xml_is_refused_with_400(inbox: Inbox) -> None:
-    response = inbox.post(content=b"<form><a></form>", headers={"content-type": "text/xml"})
+    response = inbox.post(
+        content=b"<form><a></form>", headers={"content-type": "text/xml"}
+    )
     assert response.status_code == 400
 
 
@@ -66,7 +70,11 @@ def test_a_body_just_under_the_limit_is_accepted(inbox: Inbox) -> None:
 def test_credentials_in_headers_are_not_kept(inbox: Inbox, api: httpx.Client) -> None:
     message_id = inbox.post(
         json={"form": "survey"},
-        headers={"authorization": "Bearer s3cret", "x-api-key": "k", "x-source": "commcare"},
+        headers={
+            "authorization": "Bearer s3cret",
+            "x-api-key": "k",
+            "x-source": "commcare",
+        },
     ).json()["message_id"]
     receipt = eventually(lambda: _ok_json(api.get(f"/api/messages/{message_id}")))
     assert receipt["headers"]["x-source"] == "commcare"
@@ -79,7 +87,9 @@ def test_health_and_readiness_answer(platform: LocalStack) -> None:
     assert httpx.get(f"{platform.inbox_url}/readyz").status_code == 200
 
 
-def test_a_project_deployed_while_running_gets_an_inbox_at_once(platform: LocalStack, tmp_path: Path) -> None:
+def test_a_project_deployed_while_running_gets_an_inbox_at_once(
+    platform: LocalStack, tmp_path: Path
+) -> None:
     path = tmp_path / "project.yaml"
     path.write_text(EXAMPLE.read_text())
     project = platform.deploy(path, "late-comer")
@@ -88,16 +98,25 @@ def test_a_project_deployed_while_running_gets_an_inbox_at_once(platform: LocalS
 
 
 @pytest.fixture
-def lonely_gateway(postgres_url: str, tmp_path: Path) -> Iterator[tuple[ManagedProcess, str, str]]:
+def lonely_gateway(
+    postgres_url: str, tmp_path: Path
+) -> Iterator[tuple[ManagedProcess, str, str]]:
     """A gateway on a broker of its own, so that the broker can be stopped."""
     log_dir = LOG_DIR / "lonely"
     broker, bootstrap = start_broker(log_dir)
     topics = Topics.with_prefix("openfn.")
-    ensure_topics({"bootstrap.servers": bootstrap}, topics.max_message_bytes(8 * MiB, 10 * MiB), 1, 1)
+    ensure_topics(
+        {"bootstrap.servers": bootstrap},
+        topics.max_message_bytes(8 * MiB, 10 * MiB),
+        1,
+        1,
+    )
     apply_migrations(postgres_url)
     with connect(postgres_url, autocommit=True) as conn:
         deploy_project(conn, "lonely", EXAMPLE.read_text(), "project.yaml")
-        inbox_id = conn.execute("SELECT inbox_id FROM projects WHERE name = 'lonely'").fetchone()["inbox_id"]  # type: ignore[index]
+        inbox_id = conn.execute(
+            "SELECT inbox_id FROM projects WHERE name = 'lonely'"
+        ).fetchone()["inbox_id"]  # type: ignore[index]
     port = free_port()
     gateway = ManagedProcess(
         name="gateway",
@@ -115,7 +134,11 @@ def lonely_gateway(postgres_url: str, tmp_path: Path) -> Iterator[tuple[ManagedP
     ).start()
     gateway.wait_for_port(port)
     try:
-        yield broker, f"http://127.0.0.1:{port}/inbox/{inbox_id}", f"http://127.0.0.1:{port}"
+        yield (
+            broker,
+            f"http://127.0.0.1:{port}/inbox/{inbox_id}",
+            f"http://127.0.0.1:{port}",
+        )
     finally:
         gateway.stop()
         broker.stop()
@@ -126,10 +149,15 @@ def test_the_gateway_never_answers_202_while_the_broker_is_stopped(
 ) -> None:
     broker, inbox_url, base = lonely_gateway
     assert eventually(lambda: _ok_json(httpx.get(f"{base}/readyz")))
-    assert httpx.post(inbox_url, json={"form": "referral"}, timeout=10).status_code == 202
+    assert (
+        httpx.post(inbox_url, json={"form": "referral"}, timeout=10).status_code == 202
+    )
 
     broker.stop()
-    answers = [httpx.post(inbox_url, json={"form": "referral", "n": n}, timeout=10) for n in range(3)]
+    answers = [
+        httpx.post(inbox_url, json={"form": "referral", "n": n}, timeout=10)
+        for n in range(3)
+    ]
 
     assert [a.status_code for a in answers] == [503, 503, 503]
     assert all(a.headers["retry-after"].isdigit() for a in answers)

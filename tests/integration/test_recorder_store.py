@@ -28,15 +28,23 @@ TRIGGER = TriggerRef(id=uuid4(), name="t", kind=TriggerKind.MESSAGE)
 @pytest.fixture(scope="module")
 def conn(postgres_url: str) -> Iterator[psycopg.Connection[Any]]:
     apply_migrations(postgres_url)
-    with psycopg.connect(postgres_url, autocommit=True, row_factory=dict_row) as connection:
+    with psycopg.connect(
+        postgres_url, autocommit=True, row_factory=dict_row
+    ) as connection:
         yield connection
 
 
 def started(run_id: UUID, message_id: UUID, job_id: UUID, at: int) -> RunStarted:
     return RunStarted(
-        run_id=run_id, project_id=UUID(int=1), job_id=job_id, job_name="payment",
-        trigger=TRIGGER, message_id=message_id, started_at=T0 + timedelta(seconds=at),
-        runner="r1", input_state={"data": {"n": at}},
+        run_id=run_id,
+        project_id=UUID(int=1),
+        job_id=job_id,
+        job_name="payment",
+        trigger=TRIGGER,
+        message_id=message_id,
+        started_at=T0 + timedelta(seconds=at),
+        runner="r1",
+        input_state={"data": {"n": at}},
     )
 
 
@@ -51,25 +59,32 @@ def finished(run: RunStarted, at: int, exit_code: int) -> RunFinished:
     )
 
 
-def apply(conn: psycopg.Connection[Any], events: Sequence[RunStarted | RunFinished]) -> None:
+def apply(
+    conn: psycopg.Connection[Any], events: Sequence[RunStarted | RunFinished]
+) -> None:
     with conn.transaction():
         apply_run_events(conn, events)
 
 
 def history(conn: psycopg.Connection[Any], message_id: UUID) -> tuple[Any, ...]:
     runs = conn.execute(
-        "SELECT id, status, exit_code, started_at, finished_at, input_state, final_state"
-        " FROM runs WHERE message_id = %s ORDER BY id",
+        "SELECT id, status, exit_code, started_at, finished_at, input_state,"
+        " final_state FROM runs WHERE message_id = %s ORDER BY id",
         (message_id,),
     ).fetchall()
     states = conn.execute(
-        "SELECT job_id, run_id, status FROM job_states WHERE message_id = %s ORDER BY job_id",
+        "SELECT job_id, run_id, status FROM job_states WHERE message_id = %s"
+        " ORDER BY job_id",
         (message_id,),
     ).fetchall()
-    return tuple(map(tuple, (r.values() for r in runs))), tuple(map(tuple, (s.values() for s in states)))
+    return tuple(map(tuple, (r.values() for r in runs))), tuple(
+        map(tuple, (s.values() for s in states))
+    )
 
 
-def test_every_order_and_duplication_of_events_gives_the_same_result(conn: psycopg.Connection[Any]) -> None:
+def test_every_order_and_duplication_of_events_gives_the_same_result(
+    conn: psycopg.Connection[Any],
+) -> None:
     job_id = uuid4()
     results = set()
     for seed in range(12):
@@ -77,17 +92,24 @@ def test_every_order_and_duplication_of_events_gives_the_same_result(conn: psyco
         first = started(uuid4(), message_id, job_id, at=0)
         rerun = started(uuid4(), message_id, job_id, at=20)
         events: list[RunStarted | RunFinished] = [
-            first, finished(first, at=2, exit_code=1), rerun, finished(rerun, at=21, exit_code=0)
+            first,
+            finished(first, at=2, exit_code=1),
+            rerun,
+            finished(rerun, at=21, exit_code=0),
         ]
-        shuffled = random.Random(seed).sample(events + events[: seed % 4], k=len(events) + seed % 4)
+        shuffled = random.Random(seed).sample(
+            events + events[: seed % 4], k=len(events) + seed % 4
+        )
         for event in shuffled:
             apply(conn, [event])
         (runs, states) = history(conn, message_id)
         # Normalise the per-message ids away, keep everything else.
-        results.add((
-            json.dumps(sorted(row[1:] for row in runs), default=str),
-            tuple((row[2], row[1] == rerun.run_id) for row in states),
-        ))
+        results.add(
+            (
+                json.dumps(sorted(row[1:] for row in runs), default=str),
+                tuple((row[2], row[1] == rerun.run_id) for row in states),
+            )
+        )
     assert len(results) == 1
     [(runs, states)] = results
     assert states == (("success", True),)
@@ -103,8 +125,14 @@ def test_a_finish_seen_before_its_start_keeps_the_input_state_and_the_result(
     apply(conn, [finished(run, at=1, exit_code=0)])
     apply(conn, [run])
 
-    row = conn.execute("SELECT status, input_state, final_state FROM runs WHERE id = %s", (run.run_id,)).fetchone()
-    assert row == {"status": "succeeded", "input_state": {"data": {"n": 0}}, "final_state": {"exit": 0}}
+    row = conn.execute(
+        "SELECT status, input_state, final_state FROM runs WHERE id = %s", (run.run_id,)
+    ).fetchone()
+    assert row == {
+        "status": "succeeded",
+        "input_state": {"data": {"n": 0}},
+        "final_state": {"exit": 0},
+    }
 
 
 def test_a_started_run_reads_in_progress(conn: psycopg.Connection[Any]) -> None:
@@ -114,7 +142,9 @@ def test_a_started_run_reads_in_progress(conn: psycopg.Connection[Any]) -> None:
     assert status == "in progress"
 
 
-def test_the_seed_example_two_job_states_and_three_runs(conn: psycopg.Connection[Any]) -> None:
+def test_the_seed_example_two_job_states_and_three_runs(
+    conn: psycopg.Connection[Any],
+) -> None:
     message_id = uuid4()
     referral_job, payment_job = uuid4(), uuid4()
     referral = started(uuid4(), message_id, referral_job, at=0)
@@ -127,29 +157,43 @@ def test_the_seed_example_two_job_states_and_three_runs(conn: psycopg.Connection
     runs, states = history(conn, message_id)
 
     assert states_before == {referral_job: "success", payment_job: "failure"}
-    assert {row[0]: row[2] for row in states} == {referral_job: "success", payment_job: "success"}
+    assert {row[0]: row[2] for row in states} == {
+        referral_job: "success",
+        payment_job: "success",
+    }
     assert len(runs) == 3
 
 
 def test_a_redelivered_message_is_stored_once(conn: psycopg.Connection[Any]) -> None:
     message = Message(
-        id=uuid4(), project_id=uuid4(), received_at=T0, content_type="application/json",
-        headers={"user-agent": "test"}, body=b'{"a": 1}',
+        id=uuid4(),
+        project_id=uuid4(),
+        received_at=T0,
+        content_type="application/json",
+        headers={"user-agent": "test"},
+        body=b'{"a": 1}',
     )
     for _ in range(3):
         with conn.transaction():
             store_messages(conn, [message_row(message)])
-    count = conn.execute("SELECT count(*) AS n FROM messages WHERE id = %s", (message.id,)).fetchone()
+    count = conn.execute(
+        "SELECT count(*) AS n FROM messages WHERE id = %s", (message.id,)
+    ).fetchone()
     assert count == {"n": 1}
 
 
-def test_permutations_of_two_finishes_of_one_run_agree(conn: psycopg.Connection[Any]) -> None:
+def test_permutations_of_two_finishes_of_one_run_agree(
+    conn: psycopg.Connection[Any],
+) -> None:
     outcomes = set()
     for order in itertools.permutations([0, 1]):
         run = started(uuid4(), uuid4(), uuid4(), at=0)
         finishes = [finished(run, at=5, exit_code=1), finished(run, at=9, exit_code=0)]
         for index in order:
             apply(conn, [finishes[index]])
-        row = conn.execute("SELECT status, exit_code FROM runs WHERE id = %s", (run.run_id,)).fetchone()
+        row = conn.execute(
+            "SELECT status, exit_code FROM runs WHERE id = %s", (run.run_id,)
+        ).fetchone()
+        assert row is not None
         outcomes.add(tuple(row.values()))
     assert outcomes == {("succeeded", 0)}

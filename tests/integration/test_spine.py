@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import httpx
@@ -14,7 +15,9 @@ pytestmark = pytest.mark.integration
 REFERRAL = {"form": "referral", "patient": {"name": "Amina"}, "facility": "Kisumu"}
 
 
-def job_states_when_settled(api: httpx.Client, message_id: str, jobs: int = 1) -> list[dict[str, Any]]:
+def job_states_when_settled(
+    api: httpx.Client, message_id: str, jobs: int = 1
+) -> list[dict[str, Any]]:
     def settled() -> list[dict[str, Any]] | None:
         response = api.get(f"/api/messages/{message_id}")
         if response.status_code != 200:
@@ -26,7 +29,9 @@ def job_states_when_settled(api: httpx.Client, message_id: str, jobs: int = 1) -
     return eventually(settled)
 
 
-def test_a_matching_message_runs_its_job_and_reads_success(inbox: Inbox, api: httpx.Client) -> None:
+def test_a_matching_message_runs_its_job_and_reads_success(
+    inbox: Inbox, api: httpx.Client
+) -> None:
     posted = inbox.post(json=REFERRAL)
 
     assert posted.status_code == 202
@@ -44,10 +49,14 @@ def test_the_run_has_logs_and_a_final_state(inbox: Inbox, api: httpx.Client) -> 
     assert run["exit_code"] == 0
     assert run["final_state"]["referral"] == {"patient": "Amina", "facility": "Kisumu"}
     assert run["input_state"] == {"data": REFERRAL}
-    assert any("referral registered for Amina" in line["message"] for line in run["logs"])
+    assert any(
+        "referral registered for Amina" in line["message"] for line in run["logs"]
+    )
 
 
-def test_a_message_matching_no_trigger_gets_no_job_state(inbox: Inbox, api: httpx.Client) -> None:
+def test_a_message_matching_no_trigger_gets_no_job_state(
+    inbox: Inbox, api: httpx.Client
+) -> None:
     survey = inbox.post(json={"form": "survey"}).json()["message_id"]
     excluded = inbox.post(json={**REFERRAL, "test": True}).json()["message_id"]
     # Messages go through in order, so once a later one has run, these were matched.
@@ -55,13 +64,17 @@ def test_a_message_matching_no_trigger_gets_no_job_state(inbox: Inbox, api: http
     job_states_when_settled(api, later)
 
     for message_id in (survey, excluded):
-        receipt = eventually(lambda m=message_id: _receipt(api, m))
+        receipt = eventually(partial(_receipt, api, message_id))
         assert receipt["job_states"] == []
         assert receipt["runs"] == []
 
 
-def test_a_failing_job_reads_failure_with_its_error(inbox: Inbox, api: httpx.Client) -> None:
-    message_id = inbox.post(json={"form": "payment", "payments": "not a list"}).json()["message_id"]
+def test_a_failing_job_reads_failure_with_its_error(
+    inbox: Inbox, api: httpx.Client
+) -> None:
+    message_id = inbox.post(json={"form": "payment", "payments": "not a list"}).json()[
+        "message_id"
+    ]
     [state] = job_states_when_settled(api, message_id)
 
     run = api.get(f"/api/runs/{state['run_id']}").json()
@@ -71,7 +84,9 @@ def test_a_failing_job_reads_failure_with_its_error(inbox: Inbox, api: httpx.Cli
     assert "TypeError" in run["error"]
 
 
-def test_xml_and_form_messages_are_stored_parsed(inbox: Inbox, api: httpx.Client) -> None:
+def test_xml_and_form_messages_are_stored_parsed(
+    inbox: Inbox, api: httpx.Client
+) -> None:
     xml = inbox.post(
         content=b'<visit form="survey"><child age="4">Baraka</child></visit>',
         headers={"content-type": "application/xml"},
@@ -81,7 +96,9 @@ def test_xml_and_form_messages_are_stored_parsed(inbox: Inbox, api: httpx.Client
     xml_receipt = eventually(lambda: _receipt(api, xml))
     form_receipt = eventually(lambda: _receipt(api, form))
 
-    assert xml_receipt["body"] == {"visit": {"@form": "survey", "child": {"@age": "4", "#text": "Baraka"}}}
+    assert xml_receipt["body"] == {
+        "visit": {"@form": "survey", "child": {"@age": "4", "#text": "Baraka"}}
+    }
     assert xml_receipt["raw_body"].startswith("<visit")
     assert form_receipt["body"] == {"form": "survey", "village": "Ahero"}
 
@@ -90,7 +107,9 @@ def test_the_inbox_lists_messages_newest_first_with_their_job_states(
     inbox: Inbox, api: httpx.Client
 ) -> None:
     first = inbox.post(json=REFERRAL).json()["message_id"]
-    second = inbox.post(json={"form": "payment", "payments": [{"amount": 5}]}).json()["message_id"]
+    second = inbox.post(json={"form": "payment", "payments": [{"amount": 5}]}).json()[
+        "message_id"
+    ]
     job_states_when_settled(api, second)
     job_states_when_settled(api, first)
 
@@ -98,7 +117,10 @@ def test_the_inbox_lists_messages_newest_first_with_their_job_states(
 
     assert [m["id"] for m in page["messages"]] == [second, first]
     assert page["messages"][0]["job_states"][0]["job_name"] == "record-payment"
-    older = api.get("/api/projects/referrals/messages", params={"limit": 2, "before": page["next_before"]})
+    older = api.get(
+        "/api/projects/referrals/messages",
+        params={"limit": 2, "before": page["next_before"]},
+    )
     assert first not in [m["id"] for m in older.json()["messages"]]
 
 
@@ -111,7 +133,11 @@ def test_the_receipt_and_run_of_an_unknown_id_are_not_found(api: httpx.Client) -
 
 def test_an_openapi_document_is_served(api: httpx.Client) -> None:
     paths = api.get("/openapi.json").json()["paths"]
-    assert {"/api/projects/{name}", "/api/messages/{message_id}", "/api/runs/{run_id}"} <= set(paths)
+    assert {
+        "/api/projects/{name}",
+        "/api/messages/{message_id}",
+        "/api/runs/{run_id}",
+    } <= set(paths)
 
 
 def _receipt(api: httpx.Client, message_id: str) -> dict[str, Any] | None:

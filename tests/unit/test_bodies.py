@@ -20,18 +20,24 @@ from shared.errors import InvalidBodyError, UnsupportedContentTypeError
         ("application/x-www-form-urlencoded", BodyKind.FORM),
     ],
 )
-def test_accepted_content_types_are_recognised(content_type: str, kind: BodyKind) -> None:
+def test_accepted_content_types_are_recognised(
+    content_type: str, kind: BodyKind
+) -> None:
     assert body_kind(content_type) is kind
 
 
-@pytest.mark.parametrize("content_type", [None, "", "text/plain", "image/png", "multipart/mixed"])
+@pytest.mark.parametrize(
+    "content_type", [None, "", "text/plain", "image/png", "multipart/mixed"]
+)
 def test_other_content_types_are_refused(content_type: str | None) -> None:
     with pytest.raises(UnsupportedContentTypeError):
         body_kind(content_type)
 
 
 def test_json_keeps_numbers_exact() -> None:
-    body = parse_body(BodyKind.JSON, b'{"a": 1.5, "big": 123456789012345678901234567890}')
+    body = parse_body(
+        BodyKind.JSON, b'{"a": 1.5, "big": 123456789012345678901234567890}'
+    )
     assert body == {"a": 1.5, "big": 123456789012345678901234567890}
 
 

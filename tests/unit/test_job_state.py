@@ -12,7 +12,9 @@ from shared.model import JobState, RunStatus
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def run(n: int, status: RunStatus, started: int | None, finished: int | None) -> RunTimes:
+def run(
+    n: int, status: RunStatus, started: int | None, finished: int | None
+) -> RunTimes:
     return RunTimes(
         id=UUID(int=n),
         status=status,

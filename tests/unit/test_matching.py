@@ -38,9 +38,7 @@ def test_a_nested_pair_is_not_found_at_the_top_level() -> None:
     assert not contains({"foo": {"bar": "baz"}}, {"bar": "baz"})
 
 
-def test_a_key_with_an_empty_object_is_contained_when_the_value_is_an_object() -> (
-    None
-):
+def test_a_key_with_an_empty_object_is_contained_when_the_value_is_an_object() -> None:
     assert contains({"foo": {"bar": "baz"}}, {"foo": {}})
 
 
@@ -327,4 +325,3 @@ def test_an_empty_object_criteria_matches_every_object_body() -> None:
 
 def test_an_empty_object_exclusion_excludes_every_object_body() -> None:
     assert not matches_filter({"a": 1}, {"a": 1}, {})
-

@@ -14,22 +14,43 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 def make_project(*, enabled: bool = True) -> Project:
     pid = uuid4()
     triggers = (
-        Trigger(id=uuid4(), name="referral", kind=TriggerKind.MESSAGE,
-                criteria={"form": "referral"}, exclusion={"test": True}),
-        Trigger(id=uuid4(), name="any-form", kind=TriggerKind.MESSAGE, criteria={"form": "referral"}),
-        Trigger(id=uuid4(), name="after", kind=TriggerKind.SUCCESS, upstream_job="register"),
+        Trigger(
+            id=uuid4(),
+            name="referral",
+            kind=TriggerKind.MESSAGE,
+            criteria={"form": "referral"},
+            exclusion={"test": True},
+        ),
+        Trigger(
+            id=uuid4(),
+            name="any-form",
+            kind=TriggerKind.MESSAGE,
+            criteria={"form": "referral"},
+        ),
+        Trigger(
+            id=uuid4(), name="after", kind=TriggerKind.SUCCESS, upstream_job="register"
+        ),
     )
 
     def job(name: str, trigger: str, is_enabled: bool = True) -> Job:
-        return Job(id=project_scoped_id(pid, "job", name), name=name, trigger=trigger,
-                   adaptor="common", expression="fn(lambda s: s)", enabled=is_enabled, version="v1")
+        return Job(
+            id=project_scoped_id(pid, "job", name),
+            name=name,
+            trigger=trigger,
+            adaptor="common",
+            expression="fn(lambda s: s)",
+            enabled=is_enabled,
+            version="v1",
+        )
 
     jobs = (
         job("register", "referral"),
         job("audit", "any-form", enabled),
         job("follow-up", "after"),
     )
-    return Project(id=pid, name="p", inbox_id=uuid4(), revision=1, jobs=jobs, triggers=triggers)
+    return Project(
+        id=pid, name="p", inbox_id=uuid4(), revision=1, jobs=jobs, triggers=triggers
+    )
 
 
 def test_each_matching_job_gets_one_request_with_the_body_as_data() -> None:
@@ -44,12 +65,16 @@ def test_each_matching_job_gets_one_request_with_the_body_as_data() -> None:
 
 
 def test_the_exclusion_filter_keeps_a_job_from_running() -> None:
-    requests = plan_message_runs(make_project(), uuid4(), {"form": "referral", "test": True}, NOW)
+    requests = plan_message_runs(
+        make_project(), uuid4(), {"form": "referral", "test": True}, NOW
+    )
     assert [r.job.name for r in requests] == ["audit"]
 
 
 def test_a_disabled_job_does_not_run() -> None:
-    requests = plan_message_runs(make_project(enabled=False), uuid4(), {"form": "referral"}, NOW)
+    requests = plan_message_runs(
+        make_project(enabled=False), uuid4(), {"form": "referral"}, NOW
+    )
     assert [r.job.name for r in requests] == ["register"]
 
 

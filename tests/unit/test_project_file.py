@@ -54,7 +54,9 @@ def test_the_reference_document_is_read_with_all_four_trigger_kinds() -> None:
         "registration-failed": TriggerKind.FAILURE,
         "registration-done": TriggerKind.SUCCESS,
     }
-    assert document.triggers["new-registration"].criteria == {"form": {"@name": "Registration"}}
+    assert document.triggers["new-registration"].criteria == {
+        "form": {"@name": "Registration"}
+    }
     assert document.triggers["registration-failed"].upstream_job == "register-patient"
     assert document.jobs["register-patient"].credential == "openmrs"
 
@@ -84,28 +86,44 @@ def test_invalid_yaml_names_the_line() -> None:
 
 
 def test_criteria_that_are_not_json_are_refused_with_the_trigger_name() -> None:
-    [problem] = problems_of(REFERENCE.replace("'{\"form\": {\"test\": true}}'", "'{nope'"))
+    [problem] = problems_of(
+        REFERENCE.replace('\'{"form": {"test": true}}\'', "'{nope'")
+    )
     assert "trigger 'new-registration': exclusion is not valid JSON" in problem
     assert problem.startswith("project.yaml:16:")
 
 
 def test_a_job_naming_a_missing_trigger_is_refused() -> None:
-    [problem] = problems_of(REFERENCE.replace("trigger: new-registration", "trigger: nope"))
+    [problem] = problems_of(
+        REFERENCE.replace("trigger: new-registration", "trigger: nope")
+    )
     assert "job 'register-patient': no trigger named 'nope'" in problem
 
 
 def test_a_trigger_must_have_exactly_one_kind() -> None:
-    [problem] = problems_of(REFERENCE.replace('cron: "0 23 * * 5"', 'cron: "0 23 * * 5"\n    success: register-patient'))
+    [problem] = problems_of(
+        REFERENCE.replace(
+            'cron: "0 23 * * 5"', 'cron: "0 23 * * 5"\n    success: register-patient'
+        )
+    )
     assert "trigger 'nightly': give exactly one of" in problem
 
 
 def test_a_flow_trigger_must_name_an_existing_job() -> None:
-    [problem] = problems_of(REFERENCE.replace("success: register-patient", "success: ghost"))
+    [problem] = problems_of(
+        REFERENCE.replace("success: register-patient", "success: ghost")
+    )
     assert "trigger 'registration-done': no job named 'ghost'" in problem
 
 
 def test_unknown_keys_are_refused_with_their_place() -> None:
-    [problem] = problems_of(REFERENCE.replace("    adaptor: common\n    credential", "    adapter: common\n    credential", 1))
+    [problem] = problems_of(
+        REFERENCE.replace(
+            "    adaptor: common\n    credential",
+            "    adapter: common\n    credential",
+            1,
+        )
+    )
     assert "job 'register-patient' adapter" in problem
     assert problem.startswith("project.yaml:4:")
 

@@ -12,9 +12,6 @@ class GatewaySettings(KafkaSettings, PostgresSettings, LimitSettings):
 
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
     port: int = 8000
-    public_url: str | None = Field(
-        default=None, description="Base URL senders use, shown in inbox URLs."
-    )
     inbox_ack_timeout_s: float = Field(default=5.0, gt=0)
     inbox_retry_after_s: int = Field(default=5, ge=1)
     inbox_dropped_headers: frozenset[str] = frozenset(

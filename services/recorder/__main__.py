@@ -21,7 +21,11 @@ def main() -> None:
         [topics.messages, topics.run_events],
         batch_size=settings.recorder_batch_size,
     )
-    pool = open_pool(settings.database_url.get_secret_value(), 2, "recorder")
+    pool = open_pool(
+        settings.database_url.get_secret_value(),
+        settings.database_pool_size,
+        "recorder",
+    )
     try:
         run_consumer(consumer, Recorder(pool, topics).handle)
     finally:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 import uuid_utils
-from uuid import UUID
 
 from cli.main import main as openfn
 from devstack.stack import LocalStack

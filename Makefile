@@ -10,6 +10,9 @@ dev: setup
 	$(VENV)/bin/openfn dev
 
 test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
 	$(VENV)/bin/pytest
 
 lint: setup

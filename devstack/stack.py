@@ -95,7 +95,7 @@ class LocalStack:
         return {
             **os.environ,
             "OPENFN_KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap,
-            "OPENFN_KAFKA_CLIENT_CONFIG": json.dumps(QUICK_GROUPS),
+            "OPENFN_KAFKA_CONSUMER_CONFIG": json.dumps(QUICK_GROUPS),
             "OPENFN_DATABASE_URL": servers.database_url,
             "OPENFN_VAULT_ADDR": servers.vault_address,
             "OPENFN_TOPIC_PREFIX": self.topic_prefix,

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import sys
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
+
+import hvac
 
 from devstack.processes import ManagedProcess, StackError, free_port
 
@@ -46,3 +51,57 @@ def start_vault(
     ).start()
     process.wait_for_port(port)
     return process, f"http://127.0.0.1:{port}", token
+
+
+@dataclass(frozen=True)
+class AppRoleLogin:
+    """The AppRole credentials a service logs in with."""
+
+    role_id: str
+    secret_id: str
+
+
+# What each service may do with credentials: the API writes them, runners only read.
+_POLICIES = {
+    "openfn-api": ["create", "update", "read", "delete", "list"],
+    "openfn-runner": ["read"],
+}
+
+
+def configure_vault(
+    address: str, root_token: str, prefix: str = "openfn"
+) -> dict[str, AppRoleLogin]:
+    """Enable AppRole and give the API and the runners their policy and login.
+
+    Role and secret ids are fixed per server, so a restarted dev server can be
+    configured again with the same logins.
+    """
+    client = hvac.Client(url=address, token=root_token)
+    if "approle/" not in client.sys.list_auth_methods():
+        client.sys.enable_auth_method("approle")
+    logins: dict[str, AppRoleLogin] = {}
+    for role, capabilities in _POLICIES.items():
+        granted = ", ".join(f'"{c}"' for c in capabilities)
+        rules = "".join(
+            f'path "secret/{kind}/{prefix}/projects/*"'
+            f" {{ capabilities = [{granted}] }}\n"
+            for kind in ("data", "metadata")
+        )
+        client.sys.create_or_update_policy(role, rules)
+        client.auth.approle.create_or_update_approle(
+            role,
+            token_policies=[role],
+            token_ttl="1h",  # noqa: S106 - a duration, not a password
+            token_max_ttl="4h",  # noqa: S106 - a duration, not a password
+        )
+        login = AppRoleLogin(
+            role_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{address}/{role}")),
+            secret_id=str(
+                uuid.uuid5(uuid.NAMESPACE_URL, f"{address}/{role}/{root_token}")
+            ),
+        )
+        client.auth.approle.update_role_id(role, login.role_id)
+        with contextlib.suppress(hvac.exceptions.InvalidRequest):  # already there
+            client.auth.approle.create_custom_secret_id(role, login.secret_id)
+        logins[role] = login
+    return logins

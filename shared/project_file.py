@@ -113,6 +113,16 @@ def _decode_json_criteria(
             continue
         trigger = dict(trigger)
         for key in ("criteria", "exclusion"):
+            if trigger.get(key) is not None and not isinstance(trigger[key], str):
+                # YAML can hold dates and NaN, which no message body can.
+                try:
+                    json.dumps(trigger[key], allow_nan=False)
+                except (TypeError, ValueError):
+                    line = _line_of(root, ("triggers", name, key))
+                    problems.append(
+                        f"{filename}:{line}: trigger {name!r}: {key} must be JSON;"
+                        " quote dates and special numbers"
+                    )
             if isinstance(trigger.get(key), str):
                 try:
                     trigger[key] = json.loads(trigger[key])

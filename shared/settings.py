@@ -38,12 +38,16 @@ class KafkaSettings(BaseServiceSettings):
     kafka_ssl_ca_location: str | None = None
     kafka_client_config: dict[str, Any] = Field(
         default_factory=dict,
-        description="Extra librdkafka properties as a JSON object, applied last.",
+        description="Extra librdkafka properties for every client, as a JSON object.",
+    )
+    kafka_consumer_config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra librdkafka properties for consumers only, as a JSON object.",
     )
     kafka_partitions: int = Field(default=6, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
 
-    @field_validator("kafka_client_config", mode="before")
+    @field_validator("kafka_client_config", "kafka_consumer_config", mode="before")
     @classmethod
     def _parse_json(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
@@ -63,6 +67,10 @@ class KafkaSettings(BaseServiceSettings):
         if self.kafka_ssl_ca_location:
             config["ssl.ca.location"] = self.kafka_ssl_ca_location
         return config | self.kafka_client_config
+
+    def kafka_consumer_settings(self) -> dict[str, Any]:
+        """The librdkafka properties every consumer of this service starts from."""
+        return self.kafka_config() | self.kafka_consumer_config
 
 
 class PostgresSettings(BaseServiceSettings):

@@ -26,7 +26,7 @@ def main() -> None:
         producer_config(settings.kafka_config(), sizes[topics.run_requests], 30.0)
     )
     consumer = BatchConsumer(
-        settings.kafka_config(),
+        settings.kafka_consumer_settings(),
         settings.dispatcher_group,
         [topics.messages],
         batch_size=settings.dispatcher_batch_size,

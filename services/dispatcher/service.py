@@ -65,7 +65,7 @@ class Dispatcher:
             )
             return []
         requests = plan_message_runs(project, message.id, body, datetime.now(UTC))
-        log.info(
+        log.debug(
             "message.matched",
             message_id=str(message.id),
             project_id=str(project.id),

@@ -16,7 +16,7 @@ def main() -> None:
     configure_logging(settings.log_level, settings.log_format)
     topics = Topics.with_prefix(settings.topic_prefix)
     consumer = BatchConsumer(
-        settings.kafka_config(),
+        settings.kafka_consumer_settings(),
         settings.recorder_group,
         [topics.messages, topics.run_events],
         batch_size=settings.recorder_batch_size,

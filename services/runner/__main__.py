@@ -24,7 +24,7 @@ def main() -> None:
         producer_config(settings.kafka_config(), sizes[topics.run_events], 30.0)
     )
     consumer = BatchConsumer(
-        settings.kafka_config(),
+        settings.kafka_consumer_settings(),
         settings.runner_group,
         [topics.run_requests],
         batch_size=settings.runner_concurrency,

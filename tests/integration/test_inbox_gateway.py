@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from services.api.deploy import deploy_project
 from shared.db import apply_migrations, connect
 from shared.kafka import ensure_topics
 from shared.topics import Topics
-from tests.conftest import FAST_KAFKA_CLIENT, LOG_DIR
+from tests.conftest import LOG_DIR
 from tests.integration.conftest import EXAMPLE, Inbox, eventually
 
 pytestmark = pytest.mark.integration
@@ -127,7 +126,6 @@ def lonely_gateway(
             "OPENFN_PORT": str(port),
             "OPENFN_HOST": "127.0.0.1",
             "OPENFN_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "OPENFN_KAFKA_CLIENT_CONFIG": json.dumps(FAST_KAFKA_CLIENT),
             "OPENFN_DATABASE_URL": postgres_url,
             "OPENFN_INBOX_ACK_TIMEOUT_S": "2",
         },

@@ -130,3 +130,13 @@ def test_unknown_keys_are_refused_with_their_place() -> None:
 
 def test_an_empty_document_is_an_empty_project() -> None:
     assert parse_project("").jobs == {}
+
+
+def test_criteria_holding_yaml_dates_are_refused() -> None:
+    [problem] = problems_of(
+        REFERENCE.replace(
+            """criteria: '{"form": {"@name": "Registration"}}'""",
+            "criteria: {visit: 2026-01-01}",
+        )
+    )
+    assert "trigger 'new-registration': criteria must be JSON" in problem

@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
@@ -20,6 +20,8 @@ from shared.job_language import Operation
 from shared.model import JsonObject
 
 __all__ = [
+    "chunk",
+    "cursor",
     "data_path",
     "data_value",
     "each",
@@ -33,6 +35,8 @@ __all__ = [
 ]
 
 StateFunction = Callable[[JsonObject], Any]
+
+T = TypeVar("T")
 
 
 def fn(func: Operation) -> Operation:
@@ -131,6 +135,47 @@ def log(*values: Any) -> Operation:
         return state
 
     return run_log
+
+
+def cursor(value: Any, key: str = "cursor") -> Operation:
+    """An operation that remembers where a job got to, in ``state[key]``.
+
+    A cron-triggered run starts from its job's last successful final state, so
+    the next run finds the cursor there. ``value`` may be a function of state
+    (or contain some), as in ``cursor(lambda state: state["data"]["last_id"])``.
+
+    Args:
+        value: The cursor, or a function of state giving it.
+        key: The state key that holds it.
+
+    Returns:
+        The operation; it leaves every other key as it was.
+    """
+
+    def run_cursor(state: JsonObject) -> JsonObject:
+        return {**state, key: expand_references(value, state)}
+
+    return run_cursor
+
+
+def chunk(array: Iterable[T], size: int) -> list[list[T]]:
+    """``array`` cut into lists of ``size`` items, the last one possibly shorter.
+
+    Args:
+        array: The items, in order.
+        size: The most items a list may hold, at least 1.
+
+    Returns:
+        The lists, in order; none when ``array`` is empty.
+
+    Raises:
+        ValueError: ``size`` is not a whole number of at least 1.
+    """
+    # bool is an int, but chunk(items, True) is surely a mistake.
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"chunk expects a size of at least 1, found {size!r}")
+    items = list(array)
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def expand_references(value: Any, state: JsonObject) -> Any:

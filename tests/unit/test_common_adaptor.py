@@ -7,6 +7,8 @@ import copy
 import pytest
 
 from adaptors.common import (
+    chunk,
+    cursor,
     data_path,
     data_value,
     each,
@@ -162,12 +164,63 @@ def test_log_writes_its_values_on_one_line_and_keeps_the_state(
     assert result is STATE
 
 
+def test_cursor_sets_the_cursor_key_and_keeps_the_rest() -> None:
+    result = cursor("2026-03-01T00:00:00Z")(STATE)
+
+    assert result == {**STATE, "cursor": "2026-03-01T00:00:00Z"}
+
+
+def test_cursor_takes_a_function_of_state_and_another_key() -> None:
+    result = cursor(data_value("$.items[-1:].id"), key="last_id")(STATE)
+
+    assert result["last_id"] == 3
+    assert "cursor" not in result
+
+
+def test_cursor_resolves_functions_inside_its_value() -> None:
+    result = cursor({"page": 2, "age": data_value("$.patient.age")})(STATE)
+
+    assert result["cursor"] == {"page": 2, "age": 36}
+
+
+def test_cursor_leaves_the_state_it_was_given_untouched() -> None:
+    state: JsonObject = {"cursor": 1}
+
+    cursor(2)(state)
+
+    assert state == {"cursor": 1}
+
+
+def test_chunk_cuts_a_list_into_lists_of_at_most_size_items() -> None:
+    assert chunk([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4], [5]]
+    assert chunk([1, 2, 3], 3) == [[1, 2, 3]]
+    assert chunk([1, 2], 5) == [[1, 2]]
+
+
+def test_chunk_of_nothing_is_no_lists() -> None:
+    assert chunk([], 4) == []
+
+
+def test_chunk_takes_any_iterable() -> None:
+    assert chunk(range(4), 3) == [[0, 1, 2], [3]]
+
+
+@pytest.mark.parametrize("size", [0, -1, 1.5, True, "2"])
+def test_chunk_refuses_a_size_that_is_not_a_whole_number_of_at_least_one(
+    size: object,
+) -> None:
+    with pytest.raises(ValueError, match="chunk expects a size of at least 1"):
+        chunk([1, 2], size)  # type: ignore[arg-type]  # the mistake under test
+
+
 def test_the_common_adaptor_is_registered_with_its_operations() -> None:
     adaptor = load_adaptor("common")
 
     assert "common" in installed_adaptors()
     assert adaptor.version == adaptor_version("common")
     assert adaptor.operations["each"] is each
+    assert adaptor.operations["cursor"] is cursor
+    assert adaptor.operations["chunk"] is chunk
 
 
 def test_an_unknown_adaptor_is_refused_by_name() -> None:

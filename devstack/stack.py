@@ -18,7 +18,7 @@ import httpx
 from devstack.kafka import start_broker
 from devstack.postgres import remove_data, start_postgres
 from devstack.processes import ManagedProcess, StackError, free_port
-from devstack.vault import start_vault
+from devstack.vault import AppRoleLogin, configure_vault, start_vault
 from shared.db import apply_migrations
 from shared.kafka import ensure_topics
 from shared.settings import MiB
@@ -55,6 +55,7 @@ class LocalStack:
     log_format: str = "json"
     extra_env: dict[str, str] = field(default_factory=dict)
     servers: Servers | None = None
+    _vault_logins: dict[str, AppRoleLogin] = field(default_factory=dict)
     _processes: list[ManagedProcess] = field(default_factory=list)
     _pg_root: Path | None = None
 
@@ -78,8 +79,9 @@ class LocalStack:
         return self.servers
 
     def prepare(self) -> None:
-        """Create the topics and bring the schema up to date."""
+        """Create the topics, bring the schema up to date and set up Vault's logins."""
         servers = self._require_servers()
+        self._vault_logins = configure_vault(servers.vault_address, servers.vault_token)
         topics = Topics.with_prefix(self.topic_prefix)
         ensure_topics(
             {"bootstrap.servers": servers.kafka_bootstrap},
@@ -110,20 +112,28 @@ class LocalStack:
         self.inbox_port = self.inbox_port or free_port()
         self.api_port = self.api_port or free_port()
         env = self.service_env()
-        ports = {"inbox_gateway": self.inbox_port, "api": self.api_port}
         for service in SERVICES:
-            service_env = dict(env)
-            if service in ports:
-                service_env["OPENFN_PORT"] = str(ports[service])
-                service_env["OPENFN_HOST"] = "127.0.0.1"
             process = ManagedProcess(
                 name=service,
                 argv=[sys.executable, "-m", f"services.{service}"],
                 log_path=self.log_dir / f"{service}.log",
-                env=service_env,
+                env=env | self.service_env_of(service),
             ).start()
             self._processes.append(process)
         self.wait_ready(timeout_s)
+
+    def service_env_of(self, service: str) -> dict[str, str]:
+        """What one service needs beyond the common environment."""
+        env: dict[str, str] = {}
+        ports = {"inbox_gateway": self.inbox_port, "api": self.api_port}
+        if service in ports:
+            env["OPENFN_PORT"] = str(ports[service])
+            env["OPENFN_HOST"] = "127.0.0.1"
+        login = self._vault_logins.get(f"openfn-{service}")
+        if login is not None:
+            env["OPENFN_VAULT_ROLE_ID"] = login.role_id
+            env["OPENFN_VAULT_SECRET_ID"] = login.secret_id
+        return env
 
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -159,6 +159,8 @@ class RunFinished(_RunEventBase):
     logs: list[LogLine] = Field(default_factory=list)
     final_state: JsonObject | None = None
     error: str | None = None
+    adaptor: str | None = None
+    adaptor_version: str | None = None
 
 
 RunEvent = Annotated[RunStarted | RunFinished, Field(discriminator="type")]

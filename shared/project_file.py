@@ -4,10 +4,10 @@ file, the job or trigger, and the line."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from shared.errors import InvalidProjectError, JobSyntaxError
 from shared.job_language import compile_job
@@ -15,6 +15,9 @@ from shared.model import TriggerKind
 
 PROJECT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 _TRIGGER_KEYS = ("criteria", "cron", "success", "failure")
+
+MASK = "******"
+"""A secret value in an exported project.yaml; deploy keeps the stored one."""
 
 
 class JobDocument(BaseModel):
@@ -63,7 +66,9 @@ class ProjectDocument(BaseModel):
     name: str | None = Field(default=None, pattern=PROJECT_NAME_PATTERN)
     jobs: dict[str, JobDocument] = Field(default_factory=dict)
     triggers: dict[str, TriggerDocument] = Field(default_factory=dict)
-    credentials: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    credentials: dict[
+        Annotated[str, StringConstraints(pattern=PROJECT_NAME_PATTERN)], dict[str, Any]
+    ] = Field(default_factory=dict)
 
 
 def parse_project(text: str, filename: str = "project.yaml") -> ProjectDocument:

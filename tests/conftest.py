@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from devstack.kafka import start_broker
 from devstack.postgres import remove_data, start_postgres
+from devstack.processes import ManagedProcess
 from devstack.vault import start_vault
+from shared.vault import VaultClient, VaultSettings
 
 LOG_DIR = Path(__file__).resolve().parent.parent / ".stack" / "test-logs"
 
@@ -30,6 +33,17 @@ FAST_KAFKA_CLIENT = {
 class VaultServer:
     address: str
     token: str
+    process: ManagedProcess
+
+    def client(self) -> VaultClient:
+        """A client with the root token."""
+        return VaultClient(
+            VaultSettings(
+                vault_addr=self.address,
+                vault_auth_method="token",
+                vault_token=SecretStr(self.token),
+            )
+        )
 
 
 @pytest.fixture(scope="session")
@@ -50,5 +64,5 @@ def kafka_bootstrap() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def vault() -> Iterator[VaultServer]:
     process, address, token = start_vault(LOG_DIR)
-    yield VaultServer(address, token)
+    yield VaultServer(address, token, process)
     process.stop()

@@ -8,6 +8,7 @@ from services.api.app import create_app
 from services.api.settings import ApiSettings
 from shared.db import open_pool
 from shared.logging import configure_logging
+from shared.vault import VaultClient
 
 
 def main() -> None:
@@ -17,7 +18,7 @@ def main() -> None:
         settings.database_url.get_secret_value(), settings.database_pool_size, "api"
     )
     uvicorn.run(
-        create_app(settings, pool),
+        create_app(settings, pool, VaultClient(settings)),
         host=settings.host,
         port=settings.port,
         log_config=None,

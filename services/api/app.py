@@ -28,6 +28,7 @@ from services.api.settings import ApiSettings
 from shared.errors import InvalidProjectError
 from shared.logging import get_logger
 from shared.project_file import PROJECT_NAME_PATTERN
+from shared.vault import VaultClient, VaultUnavailableError
 
 log = get_logger(__name__)
 
@@ -43,7 +44,9 @@ class NotFoundError(HTTPException):
         )
 
 
-def create_app(settings: ApiSettings, pool: ConnectionPool[Connection[Any]]) -> FastAPI:
+def create_app(
+    settings: ApiSettings, pool: ConnectionPool[Connection[Any]], vault: VaultClient
+) -> FastAPI:
     """The API's ASGI application, reading and writing through ``pool``."""
 
     @asynccontextmanager
@@ -155,7 +158,13 @@ def create_app(settings: ApiSettings, pool: ConnectionPool[Connection[Any]]) -> 
             ) from None
         with connection() as conn:
             try:
-                project_id, created = deploy_project(conn, name, text, filename)
+                project_id, created = deploy_project(conn, vault, name, text, filename)
+            except VaultUnavailableError as exc:
+                raise HTTPException(
+                    503,
+                    {"code": "vault_unavailable", "message": str(exc)},
+                    headers={"Retry-After": "5"},
+                ) from exc
             except InvalidProjectError as exc:
                 raise HTTPException(
                     422,

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 from uuid import UUID
 
+import yaml
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
@@ -15,7 +16,8 @@ from shared.adaptors import load_adaptor
 from shared.db.connection import DEPLOY_CHANNEL
 from shared.errors import InvalidProjectError, PlatformError
 from shared.model import TriggerKind, project_scoped_id
-from shared.project_file import JobDocument, ProjectDocument, parse_project
+from shared.project_file import MASK, JobDocument, ProjectDocument, parse_project
+from shared.vault import CredentialNotFoundError, VaultClient
 
 
 def check_adaptors(document: ProjectDocument, filename: str) -> None:
@@ -37,7 +39,7 @@ def job_version(job: JobDocument) -> str:
 
 
 def deploy_project(
-    conn: Connection[Any], name: str, text: str, filename: str
+    conn: Connection[Any], vault: VaultClient, name: str, text: str, filename: str
 ) -> tuple[UUID, bool]:
     """Create or update project ``name`` from project.yaml text.
 
@@ -52,6 +54,10 @@ def deploy_project(
     check_adaptors(document, filename)
     with conn.transaction():
         project_id, created = _upsert_project(conn, name)
+        _check_credentials(conn, project_id, document, filename)
+        # Written before the rows commit: a job never names a credential
+        # that Vault does not hold yet.
+        _store_credentials(conn, vault, project_id, document, filename)
         _replace_triggers(conn, project_id, document)
         _replace_jobs(conn, project_id, document)
         conn.execute(
@@ -131,6 +137,73 @@ def _replace_jobs(
                 job_version(job),
             ),
         )
+
+
+def masked_document(document: ProjectDocument) -> str:
+    """The deployed project as YAML, every credential value replaced by the mask."""
+    data = document.model_dump(mode="json", exclude_none=True)
+    data["credentials"] = {
+        name: dict.fromkeys(body, MASK) for name, body in document.credentials.items()
+    }
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def _check_credentials(
+    conn: Connection[Any], project_id: UUID, document: ProjectDocument, filename: str
+) -> None:
+    stored = {
+        row["name"]
+        for row in conn.execute(
+            "SELECT name FROM credentials WHERE project_id = %s", (project_id,)
+        )
+    }
+    known = stored | set(document.credentials)
+    problems = [
+        f"{filename}: job {name!r}: no credential named {job.credential!r}"
+        for name, job in document.jobs.items()
+        if job.credential is not None and job.credential not in known
+    ]
+    if problems:
+        raise InvalidProjectError(problems)
+
+
+def _store_credentials(
+    conn: Connection[Any],
+    vault: VaultClient,
+    project_id: UUID,
+    document: ProjectDocument,
+    filename: str,
+) -> None:
+    """Write credential bodies to Vault; a masked value keeps the stored one."""
+    bodies: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    for name, body in document.credentials.items():
+        masked = [key for key, value in body.items() if value == MASK]
+        existing = _stored_body(vault, project_id, name) if masked else {}
+        missing = [key for key in masked if key not in existing]
+        if missing:
+            problems.append(
+                f"{filename}: credential {name!r}: {', '.join(missing)} is {MASK}"
+                " but no value is stored yet"
+            )
+        bodies[name] = {k: existing.get(k) if v == MASK else v for k, v in body.items()}
+    if problems:
+        raise InvalidProjectError(problems)
+    for name, body in bodies.items():
+        vault.write_credential(project_id, name, body)
+        conn.execute(
+            "INSERT INTO credentials (project_id, name, fields) VALUES (%s, %s, %s)"
+            " ON CONFLICT (project_id, name)"
+            " DO UPDATE SET fields = EXCLUDED.fields, updated_at = now()",
+            (project_id, name, sorted(body)),
+        )
+
+
+def _stored_body(vault: VaultClient, project_id: UUID, name: str) -> dict[str, Any]:
+    try:
+        return vault.read_credential(project_id, name)
+    except CredentialNotFoundError:
+        return {}
 
 
 def _jsonb(value: Any) -> Jsonb | None:

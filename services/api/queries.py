@@ -97,7 +97,8 @@ def find_run(conn: Connection[Any], run_id: UUID) -> Row | None:
     return conn.execute(
         "SELECT id, project_id, job_id, job_name, trigger_kind, message_id, status,"
         " exit_code,"
-        " started_at, finished_at, runner, error, input_state, final_state, logs"
+        " started_at, finished_at, runner, adaptor, adaptor_version, error,"
+        " input_state, final_state, logs"
         " FROM runs WHERE id = %s",
         (run_id,),
     ).fetchone()

@@ -103,6 +103,8 @@ class RunOut(RunSummary):
     project_id: UUID
     message_id: UUID | None
     runner: str | None
+    adaptor: str | None
+    adaptor_version: str | None
     error: str | None
     input_state: dict[str, Any] | None
     final_state: dict[str, Any] | None

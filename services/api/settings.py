@@ -5,9 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 
 from shared.settings import PostgresSettings
+from shared.vault import VaultSettings
 
 
-class ApiSettings(PostgresSettings):
+class ApiSettings(PostgresSettings, VaultSettings):
     """Everything the API reads from its environment."""
 
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces

@@ -41,8 +41,9 @@ ON CONFLICT (id) DO UPDATE SET
 _UPSERT_FINISHED = """
 INSERT INTO runs
     (id, project_id, job_id, job_name, trigger_id, trigger_kind, message_id,
-     status, exit_code, started_at, finished_at, final_state, logs, error, runner)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+     status, exit_code, started_at, finished_at, final_state, logs, error, runner,
+     adaptor, adaptor_version)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (id) DO UPDATE SET
     status = EXCLUDED.status,
     exit_code = EXCLUDED.exit_code,
@@ -51,7 +52,9 @@ ON CONFLICT (id) DO UPDATE SET
     final_state = EXCLUDED.final_state,
     logs = EXCLUDED.logs,
     error = EXCLUDED.error,
-    runner = EXCLUDED.runner
+    runner = EXCLUDED.runner,
+    adaptor = EXCLUDED.adaptor,
+    adaptor_version = EXCLUDED.adaptor_version
 WHERE runs.finished_at IS NULL
    OR (EXCLUDED.finished_at, EXCLUDED.started_at, EXCLUDED.exit_code)
       > (runs.finished_at, runs.started_at, runs.exit_code)
@@ -183,4 +186,6 @@ def _finished_row(event: RunFinished) -> tuple[Any, ...]:
         Jsonb([line.model_dump(mode="json") for line in event.logs]),
         event.error,
         event.runner,
+        event.adaptor,
+        event.adaptor_version,
     )

@@ -1,39 +1,56 @@
-"""Executing a job on a state: the ``Engine`` seam and the engine that forks per run.
+"""Executing a job on a state: the ``Engine`` seam and the engine of warm workers.
 
-The runner depends only on :class:`Engine`. :class:`ProcessEngine` compiles a
-job once per version in the runner's process, then runs each run in a fresh
-child process (see ``worker``) and reads back what it left in its run
-directory. A warm worker pool, memory caps and credentials belong behind the
-same ``execute``.
+The runner depends only on :class:`Engine`. :class:`ProcessEngine` does in the
+runner's process what needs no job code: it finds the adaptor, compiles a job
+once per version and refuses an input state over the limit. It runs each run
+on a warm worker (``pool``, ``worker``) and checks what comes back as if a
+hostile job had written it: the final state's JSON and size, credential
+values in the logs and the error (masked in the worker, and again here), and
+the log budget. ``isolation`` says what a job can and cannot reach.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import multiprocessing
-import os
-import signal
-import tempfile
+import pickle
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
+from types import TracebackType
 from typing import Protocol
 from uuid import UUID
 
-from pydantic import ValidationError
-
-from services.runner import worker
+from services.runner.isolation import (
+    make_process_undumpable as make_process_undumpable,  # for the runner's main()
+)
+from services.runner.pool import WorkerPool
+from services.runner.protocol import (
+    CONFIGURATION_KEY,
+    RunOrder,
+    StateError,
+    check_state_size,
+    encode_state,
+)
+from services.runner.redaction import Redactor
+from services.runner.worker_process import WorkerRun, WorkerSettings
 from shared.adaptors import adaptor_version
 from shared.errors import JobSyntaxError, UnknownAdaptorError
 from shared.events import JobSpec, LogLine
 from shared.job_language import CompiledJob, compile_job
 from shared.model import ExitCode, JsonObject
 
-DEFAULT_LOG_MAX_BYTES = 1024 * 1024
+MiB = 1024 * 1024
+DEFAULT_MEMORY_LIMIT_BYTES = 512 * MiB
+DEFAULT_STATE_MAX_BYTES = 10 * MiB
+DEFAULT_LOG_MAX_BYTES = 1 * MiB
+DEFAULT_MAX_RUNS_PER_WORKER = 1000
 DEFAULT_COMPILE_CACHE_SIZE = 256
+
+_KNOWN_EXIT_CODES = frozenset(ExitCode)
 
 
 @dataclass(frozen=True)
@@ -42,8 +59,9 @@ class Execution:
 
     ``final_state`` is the state after the last operation on success, the
     state the failing operation was given on a job error (exit 1), and
-    ``None`` otherwise. ``error`` says what went wrong and at which line of
-    the job, e.g. ``ValueError at line 3: bad``.
+    ``None`` otherwise; never with the credential in it. ``error`` says what
+    went wrong and at which line of the job, e.g. ``ValueError at line 3:
+    bad``. ``adaptor`` and ``adaptor_version`` name what the job ran with.
     """
 
     exit_code: int
@@ -51,66 +69,144 @@ class Execution:
     logs: list[LogLine]
     error: str | None
     adaptor_version: str
+    adaptor: str
 
 
 class Engine(Protocol):
     """Runs jobs; the runner's only way to execute one."""
 
-    def execute(self, job: JobSpec, state: JsonObject, timeout_s: float) -> Execution:
-        """Run ``job`` from ``state``, giving up after ``timeout_s`` seconds."""
+    def execute(
+        self,
+        job: JobSpec,
+        state: JsonObject,
+        timeout_s: float,
+        credential: JsonObject | None = None,
+    ) -> Execution:
+        """Run ``job`` from ``state`` with ``credential`` as its configuration,
+        giving up after ``timeout_s`` seconds."""
         ...
 
 
 class ProcessEngine:
-    """Runs each run in its own child process, killed if it overstays its timeout.
+    """Runs each run on one of ``workers`` warm worker processes.
 
-    Children come from a forkserver: the runner's process holds librdkafka's
-    threads, which a plain fork would copy in whatever state they were in.
+    Thread-safe: up to ``workers`` calls of :meth:`execute` run at once, and
+    more wait for a free worker. Call :meth:`start` first and :meth:`close`
+    at the end, or use the engine as a context manager.
+
+    Args:
+        workers: How many runs may execute at once.
+        memory_limit_bytes: What a worker may allocate beyond its footprint
+            at start-up (adaptors it imports count); past it the run ends
+            with exit code 134 and the worker is replaced.
+        state_max_bytes: The largest input and final state, as compact JSON.
+        log_max_bytes: The largest log of a run; the rest is cut with a
+            visible line.
+        max_runs_per_worker: Runs after which a worker is replaced.
+        worker_env: Environment variables every job sees, besides ``PATH``,
+            ``LANG``, ``LC_ALL``, ``HOME`` and ``TMPDIR``; nothing else of the
+            runner's environment reaches a job.
+        max_growth_bytes: Growth of a worker's resident memory after which it
+            is replaced; a quarter of ``memory_limit_bytes`` when None.
+        runs_dir: Where workers' temporary directories go; the system's
+            temporary directory when None.
+        compile_cache_size: Job versions kept compiled.
     """
 
     def __init__(
         self,
         *,
+        workers: int,
+        memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
+        state_max_bytes: int = DEFAULT_STATE_MAX_BYTES,
         log_max_bytes: int = DEFAULT_LOG_MAX_BYTES,
-        compile_cache_size: int = DEFAULT_COMPILE_CACHE_SIZE,
+        max_runs_per_worker: int = DEFAULT_MAX_RUNS_PER_WORKER,
+        worker_env: Mapping[str, str] | None = None,
+        max_growth_bytes: int | None = None,
         runs_dir: Path | None = None,
+        compile_cache_size: int = DEFAULT_COMPILE_CACHE_SIZE,
     ) -> None:
-        self._context = multiprocessing.get_context("forkserver")
-        # Only our own module: the forkserver dies on an import that raises
-        # anything but ImportError, so adaptors are imported per run.
-        self._context.set_forkserver_preload([worker.__name__])
+        settings = WorkerSettings(
+            memory_limit_bytes=memory_limit_bytes,
+            state_max_bytes=state_max_bytes,
+            log_max_bytes=log_max_bytes,
+            environment=dict(worker_env or {}),
+            directory=runs_dir,
+        )
+        self._pool = WorkerPool(
+            workers,
+            settings,
+            max_runs_per_worker=max_runs_per_worker,
+            max_growth_bytes=max_growth_bytes or memory_limit_bytes // 4,
+        )
+        self._state_max_bytes = state_max_bytes
         self._log_max_bytes = log_max_bytes
-        self._runs_dir = runs_dir
-        self._compiled_jobs: OrderedDict[tuple[UUID, str], CompiledJob] = OrderedDict()
+        self._compiled_jobs: OrderedDict[
+            tuple[UUID, str], tuple[CompiledJob, bytes]
+        ] = OrderedDict()
         self._compile_cache_size = compile_cache_size
         self._lock = threading.Lock()
 
-    def execute(self, job: JobSpec, state: JsonObject, timeout_s: float) -> Execution:
-        try:
-            version = adaptor_version(job.adaptor)
-        except UnknownAdaptorError as error:
-            return _not_run(ExitCode.CORE_ERROR, str(error), "")
-        try:
-            compiled = self.compiled(job)
-        except JobSyntaxError as error:
-            return _not_run(ExitCode.CORE_ERROR, str(error), version)
-        try:
-            input_json = json.dumps(state, allow_nan=False)
-        except (TypeError, ValueError, RecursionError) as error:
-            problem = f"the input state is not JSON: {type(error).__name__}: {error}"
-            return _not_run(ExitCode.PLATFORM_ERROR, problem, version)
+    def start(self) -> None:
+        """Start the workers and wait until every one is ready.
 
-        with tempfile.TemporaryDirectory(prefix="run-", dir=self._runs_dir) as name:
-            run_dir = Path(name)
-            (run_dir / worker.INPUT_FILE).write_text(input_json, "utf-8")
-            exit_code, failure = self._run_child(
-                compiled, job.adaptor, run_dir, timeout_s
-            )
-            final_state = None
-            if exit_code in (ExitCode.SUCCESS, ExitCode.JOB_ERROR):
-                final_state = _read_state(run_dir)
-            logs = read_logs(run_dir, self._log_max_bytes)
-        return Execution(exit_code, final_state, logs, failure, version)
+        Raises:
+            WorkerStartError: A worker did not start.
+        """
+        self._pool.start()
+
+    def close(self) -> None:
+        """Stop the workers; runs still executing end with exit code 11."""
+        self._pool.close()
+
+    def __enter__(self) -> ProcessEngine:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def execute(
+        self,
+        job: JobSpec,
+        state: JsonObject,
+        timeout_s: float,
+        credential: JsonObject | None = None,
+    ) -> Execution:
+        """Run ``job`` from ``state`` on a warm worker.
+
+        ``credential``, if given, is the run's ``state["configuration"]``;
+        it is removed from the final state and masked in logs and errors.
+
+        Raises:
+            PoolClosedError: The engine is not started, or closed.
+        """
+        try:
+            version = _adaptor_version(job.adaptor)
+        except UnknownAdaptorError as error:
+            return _not_run(ExitCode.CORE_ERROR, str(error), job.adaptor, "")
+        try:
+            compiled = self._compile(job)
+            encoded = encode_state(state, "input state", self._state_max_bytes)
+        except JobSyntaxError as error:
+            return _not_run(ExitCode.CORE_ERROR, str(error), job.adaptor, version)
+        except StateError as error:
+            return _not_run(ExitCode.PLATFORM_ERROR, str(error), job.adaptor, version)
+
+        order = RunOrder(
+            job_key=f"{job.id}:{job.version}",
+            job=compiled[1],
+            adaptor=job.adaptor,
+            state=encoded,
+            credential=credential,
+        )
+        result = self._pool.run(order, timeout_s)
+        return self._to_execution(result, credential, job.adaptor, version)
 
     def compiled(self, job: JobSpec) -> CompiledJob:
         """The job compiled, from the cache when this version was seen before.
@@ -118,6 +214,9 @@ class ProcessEngine:
         Raises:
             JobSyntaxError: The expression does not compile.
         """
+        return self._compile(job)[0]
+
+    def _compile(self, job: JobSpec) -> tuple[CompiledJob, bytes]:
         key = (job.id, job.version)
         with self._lock:
             cached = self._compiled_jobs.get(key)
@@ -126,112 +225,83 @@ class ProcessEngine:
                 return cached
 
         compiled = compile_job(job.expression, f"<job {job.name}>")
+        # Pickled once here rather than once per run.
+        entry = (compiled, pickle.dumps(compiled, pickle.HIGHEST_PROTOCOL))
         with self._lock:
-            self._compiled_jobs[key] = compiled
+            self._compiled_jobs[key] = entry
             while len(self._compiled_jobs) > self._compile_cache_size:
                 self._compiled_jobs.popitem(last=False)
-        return compiled
+        return entry
 
-    def _run_child(
-        self, job: CompiledJob, adaptor: str, run_dir: Path, timeout_s: float
-    ) -> tuple[int, str | None]:
-        process = self._context.Process(
-            target=worker.run_in_child,
-            args=(job, adaptor, str(run_dir), self._log_max_bytes),
-            daemon=True,
-        )
-        process.start()
+    def _to_execution(
+        self,
+        result: WorkerRun,
+        credential: JsonObject | None,
+        adaptor: str,
+        version: str,
+    ) -> Execution:
+        redact = Redactor(credential)
+        exit_code, error = result.exit_code, result.error
+        if error is not None:
+            error = redact(error)
+        if exit_code not in _KNOWN_EXIT_CODES:
+            exit_code = ExitCode.UNCAUGHT_ERROR
+            error = f"the run's process reported exit code {result.exit_code}"
+
+        final_state = None
+        if exit_code == ExitCode.SUCCESS or result.state:
+            try:
+                final_state = self._decode_final_state(result.state)
+            except StateError as problem:
+                exit_code, error = ExitCode.PLATFORM_ERROR, str(problem)
+
+        lines = result.log.lines
+        if credential is not None:
+            lines = [
+                LogLine(at=line.at, message=redact(line.message)) for line in lines
+            ]
+        logs = cap_logs(lines, self._log_max_bytes, truncated=result.log.truncated)
+        return Execution(exit_code, final_state, logs, error, version, adaptor)
+
+    def _decode_final_state(self, encoded: bytes) -> JsonObject:
+        check_state_size(len(encoded), "final state", self._state_max_bytes)
         try:
-            process.join(timeout_s)
-            timed_out = process.exitcode is None
-            if timed_out:
-                process.kill()
-                process.join()
-        finally:
-            if process.pid is not None:
-                _kill_group(process.pid)
-        status = process.exitcode
-        process.close()
-
-        if timed_out:
-            return ExitCode.TIMEOUT, f"the run did not finish within {timeout_s:g} s"
-        return _read_result(run_dir, status)
+            state = json.loads(encoded)
+        except ValueError as error:
+            raise StateError(f"the final state is not JSON: {error}") from error
+        if not isinstance(state, dict):
+            found = type(state).__name__
+            raise StateError(f"the final state is a {found}, expected a JSON object")
+        state.pop(CONFIGURATION_KEY, None)
+        return state
 
 
-def read_logs(run_dir: Path, max_bytes: int) -> list[LogLine]:
-    """The lines a run wrote, in order, cut off after ``max_bytes`` bytes."""
-    lines = _read_records(run_dir / worker.LOG_FILE)
-    lines.extend(_read_raw_lines(run_dir / worker.STDIO_FILE, max_bytes))
-    return cap_logs(lines, max_bytes)
-
-
-def cap_logs(lines: list[LogLine], max_bytes: int) -> list[LogLine]:
+def cap_logs(
+    lines: list[LogLine], max_bytes: int, *, truncated: bool = False
+) -> list[LogLine]:
     """The first lines that fit in ``max_bytes``, then a line saying the rest
-    was dropped."""
+    was dropped, if any was: beyond the budget, or before (``truncated``)."""
     kept: list[LogLine] = []
     used_bytes = 0
     for line in lines:
         used_bytes += len(line.message.encode("utf-8", "replace")) + 1
         if used_bytes > max_bytes:
-            notice = f"[log truncated: the run wrote more than {max_bytes} bytes]"
-            kept.append(LogLine(at=line.at, message=notice))
+            truncated = True
             break
         kept.append(line)
+    if truncated:
+        at = kept[-1].at if kept else datetime.now(UTC)
+        notice = f"[log truncated: the run wrote more than {max_bytes} bytes]"
+        kept.append(LogLine(at=at, message=notice))
     return kept
 
 
-def _not_run(exit_code: int, error: str, version: str) -> Execution:
-    return Execution(exit_code, None, [], error, version)
+@cache
+def _adaptor_version(name: str) -> str:
+    # Reading entry points costs milliseconds; an unknown adaptor raises and
+    # so is looked up again next time, in case it was installed meanwhile.
+    return adaptor_version(name)
 
 
-def _kill_group(pid: int) -> None:
-    # The group exists only if the child got as far as creating it.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _read_result(run_dir: Path, status: int | None) -> tuple[int, str | None]:
-    try:
-        text = (run_dir / worker.RESULT_FILE).read_text("utf-8")
-        result = worker.RunResult.model_validate_json(text)
-    except (FileNotFoundError, ValidationError):
-        return ExitCode.UNCAUGHT_ERROR, _describe_death(status)
-    return result.exit_code, result.error
-
-
-def _describe_death(status: int | None) -> str:
-    if status is not None and status < 0:
-        return f"the run's process was killed by {signal.Signals(-status).name}"
-    return f"the run's process exited with status {status} before finishing"
-
-
-def _read_state(run_dir: Path) -> JsonObject | None:
-    try:
-        state = json.loads((run_dir / worker.STATE_FILE).read_text("utf-8"))
-    except FileNotFoundError:
-        return None
-    return state if isinstance(state, dict) else None
-
-
-def _read_records(path: Path) -> list[LogLine]:
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8", errors="replace") as records:
-        return [line for record in records if (line := _parse_record(record))]
-
-
-def _parse_record(record: str) -> LogLine | None:
-    try:
-        return LogLine.model_validate_json(record)
-    except ValidationError:
-        # Only the record being written when the child was killed is partial.
-        return None
-
-
-def _read_raw_lines(path: Path, max_bytes: int) -> list[LogLine]:
-    if not path.exists() or path.stat().st_size == 0:
-        return []
-    at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    with path.open("rb") as raw:
-        text = raw.read(max_bytes + 1).decode("utf-8", "replace")
-    return [LogLine(at=at, message=line) for line in text.splitlines()]
+def _not_run(exit_code: int, error: str, adaptor: str, version: str) -> Execution:
+    return Execution(exit_code, None, [], error, version, adaptor)

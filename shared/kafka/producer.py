@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -145,6 +146,35 @@ class EventProducer:
                 f"{remaining} record(s) unacknowledged, {len(errors)} refused:"
                 f" {errors[:3]}"
             )
+
+    def deliver(self, record: Record, timeout_s: float = 30.0) -> None:
+        """Write one record and wait for its acknowledgement alone.
+
+        Safe to call from several threads at once; each waits for its own
+        record. Raises BrokerUnavailableError if it was refused or timed out.
+        """
+        acked = threading.Event()
+        failure: list[KafkaError] = []
+
+        def on_delivery(error: KafkaError | None, _message: Message) -> None:
+            if error is not None:
+                failure.append(error)
+            acked.set()
+
+        self._producer.produce(
+            record.topic,
+            value=record.value,
+            key=record.key,
+            headers=record.headers,
+            on_delivery=on_delivery,
+        )
+        deadline = time.monotonic() + timeout_s
+        while not acked.is_set():
+            if time.monotonic() > deadline:
+                raise BrokerUnavailableError(f"no acknowledgement within {timeout_s} s")
+            self._producer.poll(0.05)
+        if failure:
+            raise BrokerUnavailableError(f"the broker refused the record: {failure[0]}")
 
     def produce_all(self, records: Sequence[Record], timeout_s: float = 30.0) -> None:
         """Write records in order and wait until all are acknowledged."""

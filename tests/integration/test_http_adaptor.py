@@ -491,19 +491,18 @@ def test_a_job_using_the_http_adaptor_runs_in_the_engine(
         adaptor="http",
         expression=expression,
     )
-    state = {
-        "data": {"id": 7},
-        "configuration": {"base_url": server_url, "token": TOKEN},
-    }
+    credential = {"base_url": server_url, "token": TOKEN}
 
-    execution = ProcessEngine().execute(job, state, timeout_s=30)
+    with ProcessEngine(workers=1) as engine:
+        execution = engine.execute(job, {"data": {"id": 7}}, 30, credential)
 
     assert execution.exit_code == ExitCode.SUCCESS, execution.error
     assert execution.final_state is not None
     assert execution.final_state["seen"] == ["7"]
     assert execution.final_state["response"]["status"] == 200
+    # Every credential value is masked in logs, the base URL included.
     assert [line.message for line in execution.logs] == [
-        f"GET {server_url}/private/echo?id=7 200"
+        "GET ***/private/echo?id=7 200"
     ]
 
 
@@ -517,9 +516,10 @@ def test_a_failing_request_fails_the_run_without_showing_the_credential(
         adaptor="http",
         expression="get('/private/echo')\n",
     )
-    state = {"configuration": {"base_url": server_url, "token": "wrong-token"}}
+    credential = {"base_url": server_url, "token": "wrong-token"}
 
-    execution = ProcessEngine().execute(job, state, timeout_s=30)
+    with ProcessEngine(workers=1) as engine:
+        execution = engine.execute(job, {}, 30, credential)
 
     assert execution.exit_code == ExitCode.JOB_ERROR
     assert execution.error is not None

@@ -18,7 +18,7 @@ from services.api.deploy import deploy_project
 from shared.db import apply_migrations, connect
 from shared.kafka import ensure_topics
 from shared.topics import Topics
-from tests.conftest import LOG_DIR
+from tests.conftest import LOG_DIR, VaultServer
 from tests.integration.conftest import EXAMPLE, Inbox, eventually
 
 pytestmark = pytest.mark.integration
@@ -98,7 +98,7 @@ def test_a_project_deployed_while_running_gets_an_inbox_at_once(
 
 @pytest.fixture
 def lonely_gateway(
-    postgres_url: str, tmp_path: Path
+    postgres_url: str, vault: VaultServer
 ) -> Iterator[tuple[ManagedProcess, str, str]]:
     """A gateway on a broker of its own, so that the broker can be stopped."""
     log_dir = LOG_DIR / "lonely"
@@ -112,7 +112,9 @@ def lonely_gateway(
     )
     apply_migrations(postgres_url)
     with connect(postgres_url, autocommit=True) as conn:
-        deploy_project(conn, "lonely", EXAMPLE.read_text(), "project.yaml")
+        deploy_project(
+            conn, vault.client(), "lonely", EXAMPLE.read_text(), "project.yaml"
+        )
         inbox_id = conn.execute(
             "SELECT inbox_id FROM projects WHERE name = 'lonely'"
         ).fetchone()["inbox_id"]  # type: ignore[index]

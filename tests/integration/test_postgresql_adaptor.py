@@ -468,7 +468,9 @@ def test_a_job_using_the_postgresql_adaptor_runs_in_the_engine(
         expression=expression,
     )
 
-    execution = ProcessEngine().execute(job, state, timeout_s=30)
+    credential = state.pop("configuration")
+    with ProcessEngine(workers=1) as engine:
+        execution = engine.execute(job, state, 30, credential)
 
     assert execution.exit_code == ExitCode.SUCCESS, execution.error
     assert execution.final_state is not None

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from cli.dev import run_dev
+from cli.run import add_run_command
 from shared.db import apply_migrations
 from shared.kafka import ensure_topics
 from shared.logging import configure_logging
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     dep.add_argument("--api", default=os.environ.get("OPENFN_API_URL", DEFAULT_API_URL))
     dep.set_defaults(func=deploy)
 
+    add_run_command(commands)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(
         func=migrate
     )

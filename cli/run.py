@@ -12,6 +12,7 @@ from uuid import NAMESPACE_URL, uuid5
 
 from services.runner.engine import ProcessEngine
 from shared.events import JobSpec
+from shared.logging import configure_logging
 from shared.settings import MiB
 
 
@@ -46,6 +47,8 @@ def run_job(args: argparse.Namespace) -> int:
         adaptor=args.adaptor,
         expression=expression,
     )
+    # The engine's own log lines would mix with the final state on stdout.
+    configure_logging("WARNING", "console")
     state = _read_json(args.state, "state") or {}
     credential = _read_json(args.credential, "credential")
     engine = ProcessEngine(workers=1, memory_limit_bytes=args.memory_mb * MiB)

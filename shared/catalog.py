@@ -39,15 +39,15 @@ def read_snapshot(conn: psycopg.Connection[Any]) -> CatalogSnapshot:
             "SELECT coalesce(max(id), 0) AS r FROM deployments"
         ).fetchone()
         projects = conn.execute(
-            "SELECT id, name, inbox_id, revision FROM projects"
+            "SELECT id, name, inbox_id, revision, timezone FROM projects"
         ).fetchall()
         jobs = conn.execute(
             "SELECT id, project_id, name, trigger_name AS trigger, adaptor, expression,"
-            " credential, enabled, version FROM jobs ORDER BY name"
+            " credential, enabled, version, retries FROM jobs ORDER BY name"
         ).fetchall()
         triggers = conn.execute(
-            "SELECT id, project_id, name, kind, criteria, exclusion, cron, upstream_job"
-            " FROM triggers ORDER BY name"
+            "SELECT id, project_id, name, kind, criteria, exclusion, cron,"
+            " upstream_job, missed FROM triggers ORDER BY name"
         ).fetchall()
     jobs_of: dict[UUID, list[Job]] = {}
     for row in jobs:

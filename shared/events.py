@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from shared.model import JsonObject, RunStatus, TriggerKind
+from shared.model import JsonObject, RunOrigin, RunStatus, TriggerKind
 
 _MESSAGE_ID = "message-id"
 _PROJECT_ID = "project-id"
@@ -21,6 +21,7 @@ _CONTENT_TYPE = "content-type"
 _RECEIVED_AT = "received-at"
 _HTTP_HEADERS = "http-headers"
 _REVISION = "catalog-revision"
+_REPROCESS_ID = "reprocess-id"
 
 KafkaHeaders = (
     list[tuple[str, str | bytes | None]] | dict[str, str | bytes | None] | None
@@ -40,6 +41,8 @@ class Message(BaseModel):
     body: bytes
     revision: int = 0
     """The deployment revision the gateway knew when it accepted the message."""
+    reprocess_id: UUID | None = None
+    """Set when an operator sends a stored message through matching again."""
 
     def to_kafka_headers(self) -> list[tuple[str, str | bytes | None]]:
         """Everything but the body, as Kafka record headers."""
@@ -50,6 +53,11 @@ class Message(BaseModel):
             (_RECEIVED_AT, self.received_at.isoformat().encode()),
             (_HTTP_HEADERS, _HEADERS.dump_json(self.headers)),
             (_REVISION, str(self.revision).encode()),
+            *(
+                [(_REPROCESS_ID, str(self.reprocess_id).encode())]
+                if self.reprocess_id
+                else []
+            ),
         ]
 
     @classmethod
@@ -77,6 +85,9 @@ class Message(BaseModel):
             headers=_HEADERS.validate_json(fields.get(_HTTP_HEADERS, b"{}")),
             body=value or b"",
             revision=int(fields.get(_REVISION, b"0")),
+            reprocess_id=UUID(fields[_REPROCESS_ID].decode())
+            if _REPROCESS_ID in fields
+            else None,
         )
 
 
@@ -118,6 +129,12 @@ class RunRequest(BaseModel):
     message_id: UUID | None
     input_state: JsonObject
     requested_at: datetime
+    origin: RunOrigin = RunOrigin.MESSAGE
+    attempt: int = Field(default=1, ge=1)
+    """1 for a first run; a retry of a run counts on from that run's attempt."""
+    chain_depth: int = Field(default=0, ge=0)
+    """How many flow or catch steps led to this run."""
+    retry_of: UUID | None = None
 
 
 class _RunEventBase(BaseModel):
@@ -131,6 +148,9 @@ class _RunEventBase(BaseModel):
     message_id: UUID | None
     started_at: datetime
     runner: str
+    origin: RunOrigin = RunOrigin.MESSAGE
+    attempt: int = 1
+    chain_depth: int = 0
 
 
 class RunStarted(_RunEventBase):
@@ -161,6 +181,8 @@ class RunFinished(_RunEventBase):
     error: str | None = None
     adaptor: str | None = None
     adaptor_version: str | None = None
+    input_state: JsonObject | None = None
+    """Set when a failed run has no final state, so a catch job can start from it."""
 
 
 RunEvent = Annotated[RunStarted | RunFinished, Field(discriminator="type")]

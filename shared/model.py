@@ -35,6 +35,20 @@ class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
+    LOST = "lost"
+
+
+class RunOrigin(StrEnum):
+    """What asked for a run."""
+
+    MESSAGE = "message"
+    FLOW = "flow"
+    CATCH = "catch"
+    CRON = "cron"
+    RUN_NOW = "run_now"
+    RERUN = "rerun"
+    REPROCESS = "reprocess"
+    RETRY = "retry"
 
 
 class JobState(StrEnum):
@@ -91,6 +105,7 @@ class Trigger(BaseModel):
     exclusion: JsonObject | list[Any] | None = None
     cron: str | None = None
     upstream_job: str | None = None
+    missed: str = "skip"
 
 
 class Job(BaseModel):
@@ -106,6 +121,7 @@ class Job(BaseModel):
     credential: str | None = None
     enabled: bool = True
     version: str
+    retries: int = 0
 
 
 class Project(BaseModel):
@@ -117,8 +133,15 @@ class Project(BaseModel):
     name: str
     inbox_id: UUID
     revision: int
+    timezone: str = "UTC"
     jobs: tuple[Job, ...] = ()
     triggers: tuple[Trigger, ...] = ()
 
     def trigger_named(self, name: str) -> Trigger | None:
         return next((t for t in self.triggers if t.name == name), None)
+
+    def job_named(self, name: str) -> Job | None:
+        return next((j for j in self.jobs if j.name == name), None)
+
+    def job_by_id(self, job_id: UUID) -> Job | None:
+        return next((j for j in self.jobs if j.id == job_id), None)

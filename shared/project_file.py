@@ -4,7 +4,8 @@ file, the job or trigger, and the line."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -30,6 +31,8 @@ class JobDocument(BaseModel):
     adaptor: str = "common"
     credential: str | None = None
     enabled: bool = True
+    retries: int = Field(default=0, ge=0, le=10)
+    """Times a failure of the job's own is tried again."""
 
 
 class TriggerDocument(BaseModel):
@@ -42,6 +45,8 @@ class TriggerDocument(BaseModel):
     cron: str | None = None
     success: str | None = None
     failure: str | None = None
+    missed: Literal["skip", "run_once"] = "skip"
+    """For a cron trigger: what to do with ticks missed while no scheduler ran."""
 
     @property
     def kind(self) -> TriggerKind:
@@ -64,6 +69,8 @@ class ProjectDocument(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str | None = Field(default=None, pattern=PROJECT_NAME_PATTERN)
+    timezone: str = "UTC"
+    """The time zone cron triggers are read in."""
     jobs: dict[str, JobDocument] = Field(default_factory=dict)
     triggers: dict[str, TriggerDocument] = Field(default_factory=dict)
     credentials: dict[
@@ -95,8 +102,11 @@ def parse_project(text: str, filename: str = "project.yaml") -> ProjectDocument:
         raise InvalidProjectError(
             [_describe(error, filename, root) for error in exc.errors()]
         ) from exc
-    problems = _check_references(document, filename, root) + _check_expressions(
-        document, filename, root
+    problems = (
+        _check_references(document, filename, root)
+        + _check_chains(document, filename)
+        + _check_timezone(document, filename, root)
+        + _check_expressions(document, filename, root)
     )
     if problems:
         raise InvalidProjectError(problems)
@@ -175,6 +185,50 @@ def _check_references(
                 f"{filename}:{line}: job {name!r}: no trigger named {job.trigger!r}"
             )
     return problems
+
+
+def _check_chains(document: ProjectDocument, filename: str) -> list[str]:
+    """Refuse flow and catch triggers that lead a job back to itself."""
+    downstream: dict[str, list[str]] = {}
+    for name, job in document.jobs.items():
+        trigger = document.triggers.get(job.trigger)
+        if trigger is not None and trigger.upstream_job is not None:
+            downstream.setdefault(trigger.upstream_job, []).append(name)
+    loops: list[str] = []
+    for start in sorted(downstream):
+        loop = _loop_from(start, downstream)
+        if loop is not None and loop[0] == min(loop[:-1]):
+            loops.append(
+                f"{filename}: jobs {' -> '.join(loop)} form a loop of flow or catch"
+                " triggers"
+            )
+    return loops
+
+
+def _loop_from(start: str, downstream: dict[str, list[str]]) -> list[str] | None:
+    """A path from ``start`` back to itself, if there is one."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        name, path = stack.pop()
+        for nxt in downstream.get(name, []):
+            if nxt == start:
+                return [*path, start]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, [*path, nxt]))
+    return None
+
+
+def _check_timezone(
+    document: ProjectDocument, filename: str, root: yaml.Node | None
+) -> list[str]:
+    try:
+        ZoneInfo(document.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        line = _line_of(root, ("timezone",))
+        return [f"{filename}:{line}: timezone {document.timezone!r} is not known"]
+    return []
 
 
 def _check_expressions(

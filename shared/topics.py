@@ -15,6 +15,7 @@ class Topics:
     messages: str
     run_requests: str
     run_events: str
+    dead_letters: str
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -22,6 +23,7 @@ class Topics:
             messages=f"{prefix}messages",
             run_requests=f"{prefix}run-requests",
             run_events=f"{prefix}run-events",
+            dead_letters=f"{prefix}dead-letters",
         )
 
     def max_message_bytes(
@@ -39,4 +41,5 @@ class Topics:
             self.messages: body_limit_bytes + ENVELOPE_OVERHEAD_BYTES,
             self.run_requests: run_record,
             self.run_events: run_record,
+            self.dead_letters: run_record,
         }

@@ -53,7 +53,7 @@ def deploy_project(
         )
     check_adaptors(document, filename)
     with conn.transaction():
-        project_id, created = _upsert_project(conn, name)
+        project_id, created = _upsert_project(conn, name, document.timezone)
         _check_credentials(conn, project_id, document, filename)
         # Written before the rows commit: a job never names a credential
         # that Vault does not hold yet.
@@ -68,13 +68,16 @@ def deploy_project(
     return project_id, created
 
 
-def _upsert_project(conn: Connection[Any], name: str) -> tuple[UUID, bool]:
+def _upsert_project(
+    conn: Connection[Any], name: str, timezone: str
+) -> tuple[UUID, bool]:
     row = conn.execute(
-        "INSERT INTO projects (id, name, inbox_id) VALUES (%s, %s, %s)"
+        "INSERT INTO projects (id, name, inbox_id, timezone) VALUES (%s, %s, %s, %s)"
         " ON CONFLICT (name) DO UPDATE"
-        " SET revision = projects.revision + 1, updated_at = now()"
+        " SET revision = projects.revision + 1, updated_at = now(),"
+        " timezone = EXCLUDED.timezone"
         " RETURNING id, revision",
-        (uuid.uuid4(), name, uuid.uuid4()),
+        (uuid.uuid4(), name, uuid.uuid4(), timezone),
     ).fetchone()
     assert row is not None  # RETURNING always yields the row
     return row["id"], row["revision"] == 1
@@ -90,10 +93,11 @@ def _replace_triggers(
     for name, trigger in document.triggers.items():
         conn.execute(
             "INSERT INTO triggers (id, project_id, name, kind, criteria, exclusion,"
-            " cron, upstream_job) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " cron, upstream_job, missed) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (project_id, name) DO UPDATE SET kind = EXCLUDED.kind,"
             " criteria = EXCLUDED.criteria, exclusion = EXCLUDED.exclusion,"
-            " cron = EXCLUDED.cron, upstream_job = EXCLUDED.upstream_job",
+            " cron = EXCLUDED.cron, upstream_job = EXCLUDED.upstream_job,"
+            " missed = EXCLUDED.missed",
             (
                 project_scoped_id(project_id, "trigger", name),
                 project_id,
@@ -105,6 +109,7 @@ def _replace_triggers(
                 trigger.upstream_job
                 if trigger.kind is not TriggerKind.MESSAGE
                 else None,
+                trigger.missed,
             ),
         )
 
@@ -119,12 +124,13 @@ def _replace_jobs(
     for name, job in document.jobs.items():
         conn.execute(
             "INSERT INTO jobs (id, project_id, name, trigger_name, adaptor, credential,"
-            " expression, enabled, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " expression, enabled, version, retries)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (project_id, name) DO UPDATE"
             " SET trigger_name = EXCLUDED.trigger_name,"
             " adaptor = EXCLUDED.adaptor, credential = EXCLUDED.credential,"
             " expression = EXCLUDED.expression, enabled = EXCLUDED.enabled,"
-            " version = EXCLUDED.version",
+            " version = EXCLUDED.version, retries = EXCLUDED.retries",
             (
                 project_scoped_id(project_id, "job", name),
                 project_id,
@@ -135,6 +141,7 @@ def _replace_jobs(
                 job.expression,
                 job.enabled,
                 job_version(job),
+                job.retries,
             ),
         )
 

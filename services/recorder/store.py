@@ -29,8 +29,8 @@ ON CONFLICT (id) DO NOTHING
 _UPSERT_STARTED = """
 INSERT INTO runs
     (id, project_id, job_id, job_name, trigger_id, trigger_kind, message_id,
-     status, started_at, input_state, runner)
-VALUES (%s, %s, %s, %s, %s, %s, %s, 'started', %s, %s, %s)
+     origin, attempt, chain_depth, status, started_at, input_state, runner)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'started', %s, %s, %s)
 ON CONFLICT (id) DO UPDATE SET
     started_at = coalesce(runs.started_at, EXCLUDED.started_at),
     input_state = coalesce(runs.input_state, EXCLUDED.input_state)
@@ -41,10 +41,13 @@ ON CONFLICT (id) DO UPDATE SET
 _UPSERT_FINISHED = """
 INSERT INTO runs
     (id, project_id, job_id, job_name, trigger_id, trigger_kind, message_id,
+     origin, attempt, chain_depth,
      status, exit_code, started_at, finished_at, final_state, logs, error, runner,
-     adaptor, adaptor_version)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+     adaptor, adaptor_version, input_state)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+        %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (id) DO UPDATE SET
+    input_state = coalesce(runs.input_state, EXCLUDED.input_state),
     status = EXCLUDED.status,
     exit_code = EXCLUDED.exit_code,
     started_at = EXCLUDED.started_at,
@@ -168,6 +171,9 @@ def _identity(event: RunStarted | RunFinished) -> tuple[Any, ...]:
         event.trigger.id,
         event.trigger.kind.value,
         event.message_id,
+        event.origin.value,
+        event.attempt,
+        event.chain_depth,
     )
 
 
@@ -188,4 +194,5 @@ def _finished_row(event: RunFinished) -> tuple[Any, ...]:
         event.runner,
         event.adaptor,
         event.adaptor_version,
+        Jsonb(event.input_state) if event.input_state is not None else None,
     )

@@ -198,6 +198,9 @@ class Runner:
             message_id=request.message_id,
             started_at=datetime.now(UTC),
             runner=self._config.name,
+            origin=request.origin,
+            attempt=request.attempt,
+            chain_depth=request.chain_depth,
             input_state=request.input_state,
         )
         self._producer.send(self._record(started))
@@ -212,6 +215,11 @@ class Runner:
             error=execution.error,
             adaptor=execution.adaptor,
             adaptor_version=execution.adaptor_version,
+            input_state=(
+                request.input_state
+                if execution.final_state is None and execution.exit_code != 0
+                else None
+            ),
         )
         self._retrying(lambda: self._producer.deliver(self._record(finished)), "report")
         self._retrying(lambda: self._claims.finish(request.run_id), "claim")

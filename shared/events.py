@@ -187,3 +187,40 @@ class RunFinished(_RunEventBase):
 
 RunEvent = Annotated[RunStarted | RunFinished, Field(discriminator="type")]
 RUN_EVENT: TypeAdapter[RunStarted | RunFinished] = TypeAdapter(RunEvent)
+
+
+class DeadLetter(BaseModel):
+    """A run that used up its retries, kept for an operator to send again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: UUID
+    project_id: UUID
+    job_id: UUID
+    job_name: str
+    message_id: UUID | None
+    trigger: TriggerRef
+    input_state: JsonObject
+    exit_code: int
+    error: str | None
+    attempts: int
+    dead_at: datetime
+
+
+_EVENT_TYPE = "event-type"
+
+
+def run_event_headers(
+    event: RunStarted | RunFinished,
+) -> list[tuple[str, str | bytes | None]]:
+    """Kafka headers of a run event, so consumers can skip kinds they ignore unread."""
+    return [(_EVENT_TYPE, event.type.encode())]
+
+
+def is_run_finished(headers: KafkaHeaders) -> bool:
+    """True for a finished-run record, judged by its headers alone."""
+    pairs = headers.items() if isinstance(headers, dict) else headers or []
+    return any(
+        key == _EVENT_TYPE and value in (b"finished", "finished")
+        for key, value in pairs
+    )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from services.dispatcher.service import Dispatcher
+from services.dispatcher.service import Dispatcher, DispatchRules
 from services.dispatcher.settings import DispatcherSettings
 from shared.catalog import ProjectCatalog
+from shared.db import open_pool
 from shared.kafka import BatchConsumer, EventProducer
 from shared.kafka.producer import producer_config
 from shared.lifecycle import run_consumer
 from shared.logging import configure_logging
+from shared.retries import RetryPolicy
 from shared.topics import Topics
 
 
@@ -28,12 +30,31 @@ def main() -> None:
     consumer = BatchConsumer(
         settings.kafka_consumer_settings(),
         settings.dispatcher_group,
-        [topics.messages],
+        [topics.messages, topics.run_events],
         batch_size=settings.dispatcher_batch_size,
     )
-    run_consumer(consumer, Dispatcher(catalog, producer, topics).handle)
-    producer.close()
-    catalog.stop()
+    pool = open_pool(
+        settings.database_url.get_secret_value(),
+        settings.database_pool_size,
+        "dispatcher",
+    )
+    rules = DispatchRules(
+        gate_window_s=settings.run_gate_window_s,
+        chain_max_depth=settings.chain_max_depth,
+        retry_policy=RetryPolicy(
+            platform_attempts=settings.retry_platform_attempts,
+            base_delay_s=settings.retry_base_delay_s,
+            max_delay_s=settings.retry_max_delay_s,
+        ),
+    )
+    try:
+        run_consumer(
+            consumer, Dispatcher(catalog, producer, pool, topics, rules).handle
+        )
+    finally:
+        producer.close()
+        catalog.stop()
+        pool.close()
 
 
 if __name__ == "__main__":

@@ -62,15 +62,12 @@ def main() -> None:
             name=settings.runner_name,
             concurrency=settings.runner_concurrency,
             timeout_s=settings.run_timeout_s,
-            claim_grace_s=settings.claim_grace_s,
             retry_max_backoff_s=settings.retry_max_backoff_s,
         ),
         consumer,
         engine,
         producer,
-        ClaimStore(
-            pool, settings.runner_name, settings.run_timeout_s + settings.claim_grace_s
-        ),
+        ClaimStore(pool, settings.runner_name),
         CredentialSource(VaultClient(settings), settings.credential_cache_s),
         topics,
     )

@@ -2,7 +2,8 @@
 
 A run request can be delivered again (a rebalance, a commit lost); the claim
 makes sure a run that finished is not run again, and that a run another
-runner is working on is left to it until that runner's claim goes stale.
+runner is working on is left to it. If that runner died, the scheduler marks
+the run lost (which finishes the claim) and a retry runs it under a new id.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from psycopg_pool import ConnectionPool
 
 _CLAIM = """
 INSERT INTO run_claims (run_id, runner, claimed_at) VALUES (%s, %s, now())
-ON CONFLICT (run_id) DO UPDATE SET runner = EXCLUDED.runner, claimed_at = now()
-WHERE run_claims.finished_at IS NULL
-  AND (run_claims.runner = EXCLUDED.runner
-       OR run_claims.claimed_at < now() - make_interval(secs => %s))
+ON CONFLICT (run_id) DO UPDATE SET claimed_at = now()
+WHERE run_claims.finished_at IS NULL AND run_claims.runner = EXCLUDED.runner
 RETURNING run_id
 """
 
@@ -35,19 +34,14 @@ class Claim(StrEnum):
 class ClaimStore:
     """Claims of one runner."""
 
-    def __init__(
-        self, pool: ConnectionPool[Connection[Any]], runner: str, stale_after_s: float
-    ) -> None:
+    def __init__(self, pool: ConnectionPool[Connection[Any]], runner: str) -> None:
         self._pool = pool
         self._runner = runner
-        self._stale_after_s = stale_after_s
 
     def claim(self, run_id: UUID) -> Claim:
-        """Take the run unless it finished or another runner holds a fresh claim."""
+        """Take the run unless it finished or another runner holds it."""
         with self._pool.connection() as conn:
-            taken = conn.execute(
-                _CLAIM, (run_id, self._runner, self._stale_after_s)
-            ).fetchone()
+            taken = conn.execute(_CLAIM, (run_id, self._runner)).fetchone()
             if taken is not None:
                 return Claim.TAKEN
             row = conn.execute(

@@ -30,7 +30,7 @@ from services.runner.credentials import CredentialSource
 from services.runner.engine import Engine, Execution
 from services.runner.offsets import OffsetTracker
 from shared.errors import PlatformError
-from shared.events import RunFinished, RunRequest, RunStarted
+from shared.events import RunFinished, RunRequest, RunStarted, run_event_headers
 from shared.kafka import EventProducer, Record
 from shared.logging import get_logger
 from shared.model import ExitCode, status_for_exit
@@ -55,7 +55,6 @@ class RunnerConfig:
     name: str
     concurrency: int
     timeout_s: float
-    claim_grace_s: float
     retry_max_backoff_s: float
 
 
@@ -215,11 +214,8 @@ class Runner:
             error=execution.error,
             adaptor=execution.adaptor,
             adaptor_version=execution.adaptor_version,
-            input_state=(
-                request.input_state
-                if execution.final_state is None and execution.exit_code != 0
-                else None
-            ),
+            # A retry starts again from it, a catch job when no state was left.
+            input_state=request.input_state if execution.exit_code != 0 else None,
         )
         self._retrying(lambda: self._producer.deliver(self._record(finished)), "report")
         self._retrying(lambda: self._claims.finish(request.run_id), "claim")
@@ -281,6 +277,7 @@ class Runner:
             topic=self._topics.run_events,
             key=event.run_id.bytes,
             value=event.model_dump_json().encode(),
+            headers=run_event_headers(event),
         )
 
 

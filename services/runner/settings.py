@@ -29,9 +29,4 @@ class RunnerSettings(KafkaSettings, PostgresSettings, VaultSettings, LimitSettin
     run_memory_limit_bytes: int = Field(default=512 * MiB, ge=64 * MiB)
     worker_max_runs: int = Field(default=1000, ge=1)
     credential_cache_s: float = Field(default=30.0, ge=0)
-    claim_grace_s: float = Field(
-        default=30.0,
-        ge=0,
-        description="How long past its timeout another runner keeps its claim.",
-    )
     retry_max_backoff_s: float = Field(default=30.0, gt=0)

@@ -140,3 +140,27 @@ def test_criteria_holding_yaml_dates_are_refused() -> None:
         )
     )
     assert "trigger 'new-registration': criteria must be JSON" in problem
+
+
+def test_flow_and_catch_triggers_that_loop_are_refused() -> None:
+    text = """\
+jobs:
+  a:
+    trigger: after-b
+    expression: "fn(lambda s: s)"
+  b:
+    trigger: a-failed
+    expression: "fn(lambda s: s)"
+triggers:
+  after-b:
+    success: b
+  a-failed:
+    failure: a
+"""
+    [problem] = problems_of(text)
+    assert "jobs a -> b -> a form a loop" in problem
+
+
+def test_an_unknown_time_zone_is_refused() -> None:
+    [problem] = problems_of("timezone: Mars/Olympus\n")
+    assert "timezone 'Mars/Olympus' is not known" in problem

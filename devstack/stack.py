@@ -25,6 +25,7 @@ from shared.settings import MiB
 from shared.topics import Topics
 
 SERVICES = ("inbox_gateway", "api", "dispatcher", "runner", "recorder")
+_WITH_OPS_PORT = ("inbox_gateway", "dispatcher", "runner", "recorder")
 
 # Consumer settings that let groups form and rebalance within seconds.
 QUICK_GROUPS = {
@@ -55,6 +56,7 @@ class LocalStack:
     log_format: str = "json"
     extra_env: dict[str, str] = field(default_factory=dict)
     servers: Servers | None = None
+    ops_ports: dict[str, int] = field(default_factory=dict)
     _vault_logins: dict[str, AppRoleLogin] = field(default_factory=dict)
     _processes: list[ManagedProcess] = field(default_factory=list)
     _pg_root: Path | None = None
@@ -125,6 +127,9 @@ class LocalStack:
     def service_env_of(self, service: str) -> dict[str, str]:
         """What one service needs beyond the common environment."""
         env: dict[str, str] = {}
+        ops_port = self.ops_ports.setdefault(service, free_port())
+        env["OPENFN_OPS_PORT"] = str(ops_port)
+        env["OPENFN_OPS_HOST"] = "127.0.0.1"
         ports = {"inbox_gateway": self.inbox_port, "api": self.api_port}
         if service in ports:
             env["OPENFN_PORT"] = str(ports[service])
@@ -136,8 +141,14 @@ class LocalStack:
         return env
 
     def wait_ready(self, timeout_s: float) -> None:
+        """Wait until every service says it is ready on its operations port."""
         deadline = time.monotonic() + timeout_s
-        for url in (f"{self.inbox_url}/readyz", f"{self.api_url}/readyz"):
+        ops = [
+            f"http://127.0.0.1:{port}/readyz"
+            for service, port in self.ops_ports.items()
+            if service in _WITH_OPS_PORT
+        ]
+        for url in (f"{self.inbox_url}/readyz", f"{self.api_url}/readyz", *ops):
             while True:
                 self.check_alive()
                 try:

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from types import FrameType
+from typing import Any
+
+from psycopg import Connection
+from psycopg_pool import ConnectionPool
 
 from shared.kafka.consumer import BatchConsumer, Handler
 from shared.logging import get_logger
+from shared.ops import Check, OpsServer, OpsSettings
 
 log = get_logger(__name__)
+
+STUCK_AFTER_S = 120.0
+"""A poll loop that has not turned for this long is reported not alive."""
 
 
 def stop_on_signals() -> threading.Event:
@@ -25,9 +34,48 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
-def run_consumer(consumer: BatchConsumer, handle: Handler) -> None:
-    """Consume with ``handle`` until asked to stop."""
+def cached(check: Check, ttl_s: float = 5.0) -> Check:
+    """``check``, answered from its last result for ``ttl_s`` seconds."""
+    last: list[tuple[float, bool]] = []
+
+    def run() -> bool:
+        now = time.monotonic()
+        if last and now - last[0][0] < ttl_s:
+            return last[0][1]
+        result = check()
+        last[:] = [(now, result)]
+        return result
+
+    return run
+
+
+def database_answers(pool: ConnectionPool[Connection[Any]]) -> Check:
+    """A readiness check that PostgreSQL answers through ``pool``."""
+
+    def check() -> bool:
+        with pool.connection(timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return True
+
+    return cached(check)
+
+
+def run_consumer(
+    consumer: BatchConsumer,
+    handle: Handler,
+    ops: OpsSettings,
+    dependencies_answer: Check,
+) -> None:
+    """Consume with ``handle`` until asked to stop, serving health and metrics."""
     stop = stop_on_signals()
+    server = OpsServer(
+        ops,
+        is_alive=lambda: consumer.poll_age_s() < STUCK_AFTER_S,
+        is_ready=lambda: consumer.has_joined and dependencies_answer(),
+    ).start()
     log.info("service.started", group=consumer.group_id)
-    consumer.run(handle, stop)
+    try:
+        consumer.run(handle, stop)
+    finally:
+        server.stop()
     log.info("service.stopped", group=consumer.group_id)

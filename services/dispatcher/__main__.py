@@ -8,7 +8,7 @@ from shared.catalog import ProjectCatalog
 from shared.db import open_pool
 from shared.kafka import BatchConsumer, EventProducer
 from shared.kafka.producer import producer_config
-from shared.lifecycle import run_consumer
+from shared.lifecycle import database_answers, run_consumer
 from shared.logging import configure_logging
 from shared.retries import RetryPolicy
 from shared.topics import Topics
@@ -48,9 +48,8 @@ def main() -> None:
         ),
     )
     try:
-        run_consumer(
-            consumer, Dispatcher(catalog, producer, pool, topics, rules).handle
-        )
+        dispatcher = Dispatcher(catalog, producer, pool, topics, rules)
+        run_consumer(consumer, dispatcher.handle, settings, database_answers(pool))
     finally:
         producer.close()
         catalog.stop()

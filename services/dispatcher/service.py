@@ -18,7 +18,7 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
-from services.dispatcher import follow_up
+from services.dispatcher import follow_up, metrics
 from services.dispatcher.planning import plan_chained_runs, plan_message_runs
 from shared.bodies import body_kind, parse_body
 from shared.catalog import ProjectCatalog
@@ -100,6 +100,7 @@ class Dispatcher:
             project, message.id, body, datetime.now(UTC), message.reprocess_id
         )
         log.debug("message.matched", message_id=str(message.id), runs=len(requests))
+        metrics.MESSAGES.labels("matched" if requests else "unmatched").inc()
         return self._requested(conn, requests)
 
     def _follow_run(self, conn: Connection[Any], record: KafkaRecord) -> list[Record]:
@@ -122,9 +123,11 @@ class Dispatcher:
                     # A retry is a run of the same pair: it waits out the gate.
                     delay_s = max(delay_s, self._rules.gate_window_s)
                 follow_up.schedule_retry(conn, event, project, delay_s)
+                metrics.RETRIES_SCHEDULED.inc()
                 return []
             if decision.dead_letter:
                 out.append(self._dead_letter_record(follow_up.dead_letter(conn, event)))
+                metrics.DEAD_LETTERS.inc()
         chained = plan_chained_runs(project, event, datetime.now(UTC))
         if chained and event.chain_depth + 1 > self._rules.chain_max_depth:
             log.error(
@@ -159,7 +162,9 @@ class Dispatcher:
                         origin=request.origin.value,
                         retry_after_s=round(verdict.retry_after_s, 1),
                     )
+                    metrics.RUNS_REFUSED.labels(request.origin.value).inc()
                     continue
+            metrics.RUN_REQUESTS.labels(request.origin.value).inc()
             records.append(
                 Record(
                     topic=self._topics.run_requests,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from shared.ops import OpsSettings
 from shared.settings import KafkaSettings, LimitSettings, PostgresSettings
 
 
-class DispatcherSettings(KafkaSettings, PostgresSettings, LimitSettings):
+class DispatcherSettings(KafkaSettings, PostgresSettings, LimitSettings, OpsSettings):
     """Everything the dispatcher reads from its environment."""
 
     dispatcher_group: str = "openfn-dispatcher"

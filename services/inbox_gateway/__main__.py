@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import uvicorn
 
 from services.inbox_gateway.app import Gateway, create_app
@@ -9,7 +10,9 @@ from services.inbox_gateway.settings import GatewaySettings
 from shared.catalog import ProjectCatalog
 from shared.kafka import AsyncProducer
 from shared.kafka.producer import producer_config
+from shared.lifecycle import cached
 from shared.logging import configure_logging
+from shared.ops import OpsServer
 from shared.topics import ENVELOPE_OVERHEAD_BYTES
 
 
@@ -26,7 +29,16 @@ def main() -> None:
             settings.inbox_ack_timeout_s,
         )
     )
-    app = create_app(Gateway(settings, catalog, producer))
+    gateway = Gateway(settings, catalog, producer)
+    app = create_app(gateway)
+    # Alive means the event loop answers on the main port, not merely that
+    # the operations thread does.
+    own_health = f"http://127.0.0.1:{settings.port}/healthz"
+    OpsServer(
+        settings,
+        is_alive=lambda: httpx.get(own_health, timeout=2).status_code == 200,
+        is_ready=cached(gateway.is_ready_now),
+    ).start()
     uvicorn.run(
         app,
         host=settings.host,

@@ -19,6 +19,7 @@ import uuid_utils
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from services.inbox_gateway import metrics
 from services.inbox_gateway.settings import GatewaySettings
 from shared.bodies import body_kind, parse_body
 from shared.catalog import ProjectCatalog
@@ -39,6 +40,15 @@ log = get_logger(__name__)
 _INLINE_PARSE_BYTES = 64 * 1024
 _CATALOG_MISS_INTERVAL_S = 1.0
 _READY_CACHE_S = 1.0
+
+_OUTCOMES = {
+    202: "accepted",
+    400: "invalid_body",
+    404: "not_found",
+    413: "too_large",
+    415: "unsupported_type",
+    503: "unavailable",
+}
 
 
 def error(status: int, code: str, message: str, **ids: Any) -> JSONResponse:
@@ -72,6 +82,10 @@ class Gateway:
     def kept_headers(self, request: Request) -> dict[str, str]:
         dropped = self.settings.inbox_dropped_headers
         return {k: v for k, v in request.headers.items() if k not in dropped}
+
+    def is_ready_now(self) -> bool:
+        """Readiness, checked from a thread other than the event loop's."""
+        return self.catalog.is_loaded and self.producer.is_connected()
 
     async def is_ready(self) -> bool:
         if time.monotonic() - self._ready_at < _READY_CACHE_S:
@@ -129,7 +143,12 @@ def create_app(gateway: Gateway) -> FastAPI:
     )
     async def receive(inbox_id: str, request: Request) -> Response:
         """Receive a JSON, XML or form message for a project's inbox."""
-        return await receive_message(gateway, inbox_id, request)
+        started = time.perf_counter()
+        response = await receive_message(gateway, inbox_id, request)
+        outcome = _OUTCOMES.get(response.status_code, "error")
+        metrics.REQUESTS.labels(outcome).inc()
+        metrics.REQUEST_DURATION.labels(outcome).observe(time.perf_counter() - started)
+        return response
 
     # Senders often add a trailing slash; a redirect would make them post twice.
     app.add_api_route(
@@ -203,6 +222,7 @@ async def receive_message(
         value=raw,
         headers=message.to_kafka_headers(),
     )
+    produce_started = time.perf_counter()
     try:
         await gateway.producer.produce(record, settings.inbox_ack_timeout_s)
     except BrokerUnavailableError as exc:
@@ -215,6 +235,8 @@ async def receive_message(
         )
         response.headers["Retry-After"] = str(settings.inbox_retry_after_s)
         return response
+    metrics.PRODUCE_DURATION.observe(time.perf_counter() - produce_started)
+    metrics.ACCEPTED_BYTES.inc(len(raw))
     log.info(
         "message.accepted",
         message_id=str(message.id),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from shared.ops import OpsSettings
 from shared.settings import KafkaSettings, LimitSettings, PostgresSettings
 
 
-class GatewaySettings(KafkaSettings, PostgresSettings, LimitSettings):
+class GatewaySettings(KafkaSettings, PostgresSettings, LimitSettings, OpsSettings):
     """Everything the gateway reads from its environment."""
 
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces

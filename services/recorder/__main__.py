@@ -6,7 +6,7 @@ from services.recorder.service import Recorder
 from services.recorder.settings import RecorderSettings
 from shared.db import open_pool
 from shared.kafka import BatchConsumer
-from shared.lifecycle import run_consumer
+from shared.lifecycle import database_answers, run_consumer
 from shared.logging import configure_logging
 from shared.topics import Topics
 
@@ -27,7 +27,9 @@ def main() -> None:
         "recorder",
     )
     try:
-        run_consumer(consumer, Recorder(pool, topics).handle)
+        run_consumer(
+            consumer, Recorder(pool, topics).handle, settings, database_answers(pool)
+        )
     finally:
         pool.close()
 

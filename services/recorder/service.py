@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Message as KafkaRecord
@@ -10,6 +11,7 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
+from services.recorder.metrics import EVENT_DELAY, EVENTS_APPLIED
 from services.recorder.store import apply_run_events, message_row, store_messages
 from shared.errors import PlatformError
 from shared.events import RUN_EVENT, Message, RunFinished, RunStarted
@@ -41,14 +43,7 @@ class Recorder:
         with self._pool.connection() as conn, conn.transaction():
             store_messages(conn, messages)
             apply_run_events(conn, events)
-        for event in events:
-            if isinstance(event, RunFinished):
-                log.info(
-                    "run.recorded",
-                    run_id=str(event.run_id),
-                    message_id=str(event.message_id) if event.message_id else None,
-                    status=event.status.value,
-                )
+        _observe(messages, events)
 
     def _message_row(self, record: KafkaRecord) -> tuple[Any, ...] | None:
         try:
@@ -63,3 +58,23 @@ class Recorder:
         except ValidationError as exc:
             log.error("run_event.unreadable", offset=record.offset(), error=str(exc))
             return None
+
+
+def _observe(
+    messages: list[tuple[Any, ...]], events: list[RunStarted | RunFinished]
+) -> None:
+    """Count what was applied and how long after it happened."""
+    now = datetime.now(UTC)
+    for row in messages:
+        EVENTS_APPLIED.labels("message").inc()
+        EVENT_DELAY.labels("message").observe((now - row[2]).total_seconds())
+    for event in events:
+        if isinstance(event, RunFinished):
+            kind, at = "run_finished", event.finished_at
+            log.debug(
+                "run.recorded", run_id=str(event.run_id), status=event.status.value
+            )
+        else:
+            kind, at = "run_started", event.started_at
+        EVENTS_APPLIED.labels(kind).inc()
+        EVENT_DELAY.labels(kind).observe((now - at).total_seconds())

@@ -6,6 +6,7 @@ import os
 
 from confluent_kafka import Consumer
 
+from services.runner import metrics
 from services.runner.claims import ClaimStore
 from services.runner.credentials import CredentialSource
 from services.runner.engine import ProcessEngine, make_process_undumpable
@@ -14,8 +15,9 @@ from services.runner.settings import RunnerSettings
 from shared.db import open_pool
 from shared.kafka import EventProducer
 from shared.kafka.producer import producer_config
-from shared.lifecycle import stop_on_signals
+from shared.lifecycle import STUCK_AFTER_S, cached, database_answers, stop_on_signals
 from shared.logging import configure_logging, get_logger
+from shared.ops import OpsServer
 from shared.topics import Topics
 from shared.vault import VaultClient
 
@@ -57,9 +59,11 @@ def main() -> None:
     pool = open_pool(
         settings.database_url.get_secret_value(), settings.database_pool_size, "runner"
     )
+    vault = VaultClient(settings)
     runner = Runner(
         RunnerConfig(
             name=settings.runner_name,
+            group=settings.runner_group,
             concurrency=settings.runner_concurrency,
             timeout_s=settings.run_timeout_s,
             retry_max_backoff_s=settings.retry_max_backoff_s,
@@ -68,9 +72,19 @@ def main() -> None:
         engine,
         producer,
         ClaimStore(pool, settings.runner_name),
-        CredentialSource(VaultClient(settings), settings.credential_cache_s),
+        CredentialSource(vault, settings.credential_cache_s),
         topics,
     )
+    metrics.WORKERS.set(settings.runner_concurrency)
+    dependencies_answer = database_answers(pool)
+    vault_answers = cached(vault.is_reachable)
+    ops = OpsServer(
+        settings,
+        is_alive=lambda: runner.poll_age_s() < STUCK_AFTER_S,
+        is_ready=lambda: (
+            runner.has_joined and dependencies_answer() and vault_answers()
+        ),
+    ).start()
     stop = stop_on_signals()
     log.info(
         "service.started", group=settings.runner_group, runner=settings.runner_name
@@ -78,6 +92,7 @@ def main() -> None:
     try:
         runner.run(stop)
     finally:
+        ops.stop()
         engine.close()
         producer.close()
         pool.close()

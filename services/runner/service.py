@@ -25,6 +25,7 @@ from confluent_kafka import Message as KafkaRecord
 from psycopg_pool import PoolTimeout
 from pydantic import ValidationError
 
+from services.runner import metrics
 from services.runner.claims import Claim, ClaimStore
 from services.runner.credentials import CredentialSource
 from services.runner.engine import Engine, Execution
@@ -32,6 +33,7 @@ from services.runner.offsets import OffsetTracker
 from shared.errors import PlatformError
 from shared.events import RunFinished, RunRequest, RunStarted, run_event_headers
 from shared.kafka import EventProducer, Record
+from shared.kafka.metrics import POLL_AGE, LagReporter
 from shared.logging import get_logger
 from shared.model import ExitCode, status_for_exit
 from shared.topics import Topics
@@ -53,6 +55,7 @@ class RunnerConfig:
     """The runner's tunables, from its settings."""
 
     name: str
+    group: str
     concurrency: int
     timeout_s: float
     retry_max_backoff_s: float
@@ -83,7 +86,20 @@ class Runner:
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="run")
         self._stop = threading.Event()
         self._paused = False
+        self._assigned = threading.Event()
+        self._lag = LagReporter(consumer, config.group)
         self.last_poll_monotonic = time.monotonic()
+
+    @property
+    def has_joined(self) -> bool:
+        """True once the group has assigned this runner its partitions."""
+        return self._assigned.is_set()
+
+    def poll_age_s(self) -> float:
+        """Seconds since the poll loop last turned."""
+        age = time.monotonic() - self.last_poll_monotonic
+        POLL_AGE.labels(self._config.group).set(age)
+        return age
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set, then finish the runs under way."""
@@ -103,6 +119,7 @@ class Runner:
                 self._throttle()
                 record = self._consumer.poll(0.1)
                 self.last_poll_monotonic = time.monotonic()
+                self._lag.maybe_report()
                 if record is not None and record.error() is None:
                     self._start(record)
         finally:
@@ -146,19 +163,26 @@ class Runner:
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
-            log.warning("offset.commit_failed", group="runner", error=str(exc))
+            log.warning(
+                "offset.commit_failed", group=self._config.group, error=str(exc)
+            )
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned.set()
         if self._paused:
             consumer.pause(partitions)
-        log.info("partitions.assigned", group="runner", partitions=len(partitions))
+        log.info(
+            "partitions.assigned", group=self._config.group, partitions=len(partitions)
+        )
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(p.topic, p.partition) for p in partitions}
         self._collect_finished()
         self._commit(only=revoked)
         self._offsets.forget(revoked)
-        log.info("partitions.revoked", group="runner", partitions=len(partitions))
+        log.info(
+            "partitions.revoked", group=self._config.group, partitions=len(partitions)
+        )
 
     def _process(self, record: KafkaRecord) -> None:
         try:
@@ -203,7 +227,9 @@ class Runner:
             input_state=request.input_state,
         )
         self._producer.send(self._record(started))
-        execution = problem or self._run_job(request, credential)
+        metrics.RUNS_STARTED.inc()
+        with metrics.RUNS_IN_PROGRESS.track_inprogress():
+            execution = problem or self._run_job(request, credential)
         finished = RunFinished(
             **started.model_dump(exclude={"type", "input_state"}),
             finished_at=datetime.now(UTC),
@@ -220,6 +246,8 @@ class Runner:
         self._retrying(lambda: self._producer.deliver(self._record(finished)), "report")
         self._retrying(lambda: self._claims.finish(request.run_id), "claim")
         duration_s = (finished.finished_at - started.started_at).total_seconds()
+        metrics.RUNS_FINISHED.labels(str(execution.exit_code)).inc()
+        metrics.RUN_DURATION.observe(duration_s)
         log.info(
             "run.finished",
             run_id=str(request.run_id),

@@ -7,6 +7,7 @@ import socket
 
 from pydantic import Field
 
+from shared.ops import OpsSettings
 from shared.settings import KafkaSettings, LimitSettings, MiB, PostgresSettings
 from shared.vault import VaultSettings
 
@@ -15,7 +16,9 @@ def _default_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class RunnerSettings(KafkaSettings, PostgresSettings, VaultSettings, LimitSettings):
+class RunnerSettings(
+    KafkaSettings, PostgresSettings, VaultSettings, LimitSettings, OpsSettings
+):
     """Everything the runner reads from its environment."""
 
     runner_group: str = "openfn-runner"

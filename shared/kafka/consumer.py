@@ -22,6 +22,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from shared.kafka.metrics import POLL_AGE, LagReporter
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -55,6 +56,7 @@ class BatchConsumer:
         self._poll_timeout_s = poll_timeout_s
         self._retry_backoff_s = retry_backoff_s
         self._assigned = threading.Event()
+        self._lag = LagReporter(self._consumer, group_id)
         self.last_poll_monotonic = time.monotonic()
         self.group_id = group_id
 
@@ -62,6 +64,12 @@ class BatchConsumer:
     def has_joined(self) -> bool:
         """True once the group has assigned this member its partitions."""
         return self._assigned.is_set()
+
+    def poll_age_s(self) -> float:
+        """Seconds since the poll loop last turned."""
+        age = time.monotonic() - self.last_poll_monotonic
+        POLL_AGE.labels(self.group_id).set(age)
+        return age
 
     def run(self, handle: Handler, stop: threading.Event) -> None:
         """Poll, handle and commit until ``stop`` is set, then leave the group."""
@@ -77,6 +85,7 @@ class BatchConsumer:
     def _poll_once(self, handle: Handler, stop: threading.Event) -> None:
         batch = self._next_batch()
         self.last_poll_monotonic = time.monotonic()
+        self._lag.maybe_report()
         records = [record for record in batch if not self._is_error(record)]
         if not records:
             return

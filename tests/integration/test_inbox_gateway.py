@@ -130,6 +130,7 @@ def lonely_gateway(
             "OPENFN_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "OPENFN_DATABASE_URL": postgres_url,
             "OPENFN_INBOX_ACK_TIMEOUT_S": "2",
+            "OPENFN_OPS_PORT": str(free_port()),
         },
     ).start()
     gateway.wait_for_port(port)

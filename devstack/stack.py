@@ -24,8 +24,7 @@ from shared.kafka import ensure_topics
 from shared.settings import MiB
 from shared.topics import Topics
 
-SERVICES = ("inbox_gateway", "api", "dispatcher", "runner", "recorder")
-_WITH_OPS_PORT = ("inbox_gateway", "dispatcher", "runner", "recorder")
+SERVICES = ("inbox_gateway", "api", "dispatcher", "runner", "recorder", "scheduler")
 
 # Consumer settings that let groups form and rebalance within seconds.
 QUICK_GROUPS = {
@@ -143,11 +142,7 @@ class LocalStack:
     def wait_ready(self, timeout_s: float) -> None:
         """Wait until every service says it is ready on its operations port."""
         deadline = time.monotonic() + timeout_s
-        ops = [
-            f"http://127.0.0.1:{port}/readyz"
-            for service, port in self.ops_ports.items()
-            if service in _WITH_OPS_PORT
-        ]
+        ops = [f"http://127.0.0.1:{port}/readyz" for port in self.ops_ports.values()]
         for url in (f"{self.inbox_url}/readyz", f"{self.api_url}/readyz", *ops):
             while True:
                 self.check_alive()

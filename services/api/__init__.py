@@ -1,1 +1,2 @@
-"""The API: deploys projects and reads messages, runs and job states (JSON, OpenAPI)."""
+"""The API: deploys projects, reads messages, runs and job states, and starts
+re-runs, reprocessing and cron jobs on demand (JSON, OpenAPI)."""

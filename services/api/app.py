@@ -15,7 +15,10 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from services.api import queries
+from services.api.dead_letter_routes import dead_letter_routes
 from services.api.deploy import deploy_project
+from services.api.http_errors import NotFoundError, require_project
+from services.api.run_routes import run_routes
 from services.api.schemas import (
     ErrorBody,
     MessagePage,
@@ -26,6 +29,7 @@ from services.api.schemas import (
 )
 from services.api.settings import ApiSettings
 from shared.errors import InvalidProjectError
+from shared.kafka import AsyncProducer
 from shared.logging import get_logger
 from shared.project_file import PROJECT_NAME_PATTERN
 from shared.vault import VaultClient, VaultUnavailableError
@@ -37,21 +41,22 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class NotFoundError(HTTPException):
-    def __init__(self, what: str, ident: object) -> None:
-        super().__init__(
-            404, detail={"code": f"{what}_not_found", "message": f"no {what} {ident}"}
-        )
-
-
 def create_app(
-    settings: ApiSettings, pool: ConnectionPool[Connection[Any]], vault: VaultClient
+    settings: ApiSettings,
+    pool: ConnectionPool[Connection[Any]],
+    vault: VaultClient,
+    producer: AsyncProducer,
 ) -> FastAPI:
-    """The API's ASGI application, reading and writing through ``pool``."""
+    """The API's ASGI application, reading and writing through ``pool``.
+
+    Runs it starts (re-runs, reprocessing, run now) are written through
+    ``producer``.
+    """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await run_in_threadpool(producer.close)
         pool.close()
 
     app = FastAPI(
@@ -73,12 +78,6 @@ def create_app(
             jobs=queries.project_jobs(conn, row["id"]),
             triggers=queries.project_triggers(conn, row["id"]),
         )
-
-    def project_row(conn: Connection[Any], name: str) -> dict[str, Any]:
-        row = queries.find_project(conn, name)
-        if row is None:
-            raise NotFoundError("project", name)
-        return row
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
@@ -174,7 +173,7 @@ def create_app(
                         "problems": exc.problems,
                     },
                 ) from exc
-            out = project_out(conn, project_row(conn, name))
+            out = project_out(conn, require_project(conn, name))
         log.info(
             "project.deployed",
             project_id=str(project_id),
@@ -195,7 +194,7 @@ def create_app(
     def get_project(name: str) -> ProjectOut:
         """A project with its inbox URL, jobs and triggers."""
         with connection() as conn:
-            return project_out(conn, project_row(conn, name))
+            return project_out(conn, require_project(conn, name))
 
     @app.get(
         "/api/projects/{name}/messages", response_model=MessagePage, responses=_ERRORS
@@ -207,7 +206,7 @@ def create_app(
     ) -> MessagePage:
         """The inbox: messages newest first, each with one job state per job."""
         with connection() as conn:
-            project = project_row(conn, name)
+            project = require_project(conn, name)
             rows = queries.message_page(conn, project["id"], limit + 1, before)
         page = [MessageSummary.model_validate(row) for row in rows[:limit]]
         return MessagePage(
@@ -234,4 +233,6 @@ def create_app(
             raise NotFoundError("run", run_id)
         return RunOut.model_validate(run)
 
+    app.include_router(run_routes(settings, pool, producer))
+    app.include_router(dead_letter_routes(settings, pool, producer))
     return app

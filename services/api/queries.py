@@ -1,7 +1,8 @@
-"""Reads of the history tables for the API."""
+"""Reads of deployed projects and of the history tables for the API."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -86,8 +87,8 @@ def find_message(conn: Connection[Any], message_id: UUID) -> Row | None:
 
 def message_runs(conn: Connection[Any], message_id: UUID) -> list[Row]:
     return conn.execute(
-        "SELECT id, job_id, job_name, trigger_kind, status, exit_code, started_at,"
-        " finished_at"
+        "SELECT id, job_id, job_name, trigger_kind, origin, attempt, status,"
+        " exit_code, started_at, finished_at"
         " FROM runs WHERE message_id = %s ORDER BY started_at NULLS LAST, id",
         (message_id,),
     ).fetchall()
@@ -95,10 +96,105 @@ def message_runs(conn: Connection[Any], message_id: UUID) -> list[Row]:
 
 def find_run(conn: Connection[Any], run_id: UUID) -> Row | None:
     return conn.execute(
-        "SELECT id, project_id, job_id, job_name, trigger_kind, message_id, status,"
-        " exit_code,"
+        "SELECT id, project_id, job_id, job_name, trigger_kind, origin, attempt,"
+        " message_id, status, exit_code,"
         " started_at, finished_at, runner, adaptor, adaptor_version, error,"
         " input_state, final_state, logs"
         " FROM runs WHERE id = %s",
         (run_id,),
     ).fetchone()
+
+
+_RUN_TO_RERUN = """
+SELECT r.id, r.project_id, r.job_id, r.message_id, r.origin, r.chain_depth,
+       r.input_state, r.trigger_id, r.trigger_kind, t.name AS trigger_name
+FROM runs r LEFT JOIN triggers t ON t.id = r.trigger_id
+"""
+
+_JOB_TO_RUN = """
+SELECT j.id, j.project_id, j.name, j.version, j.adaptor, j.expression,
+       j.credential, j.enabled, t.id AS trigger_id, t.name AS trigger_name,
+       t.kind AS trigger_kind
+FROM jobs j LEFT JOIN triggers t
+    ON t.project_id = j.project_id AND t.name = j.trigger_name
+"""
+
+
+def run_to_rerun(conn: Connection[Any], run_id: UUID) -> Row | None:
+    """What a re-run of a run needs of it, with its trigger's name if deployed."""
+    return conn.execute(_RUN_TO_RERUN + " WHERE r.id = %s", (run_id,)).fetchone()
+
+
+def history_runs(
+    conn: Connection[Any],
+    project_id: UUID,
+    job_name: str | None,
+    statuses: list[str] | None,
+    since: datetime,
+    until: datetime,
+    limit: int,
+) -> list[Row]:
+    """The activity history filtered as an operator asked, newest first."""
+    return conn.execute(
+        _RUN_TO_RERUN + " WHERE r.project_id = %(project)s"
+        " AND r.created_at >= %(since)s AND r.created_at < %(until)s"
+        " AND (%(job)s::text IS NULL OR r.job_name = %(job)s)"
+        " AND (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s))"
+        " ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s",
+        {
+            "project": project_id,
+            "since": since,
+            "until": until,
+            "job": job_name,
+            "statuses": statuses,
+            "limit": limit,
+        },
+    ).fetchall()
+
+
+def job_to_run(conn: Connection[Any], job_id: UUID) -> Row | None:
+    """A deployed job as a runner needs it, with its trigger."""
+    return conn.execute(_JOB_TO_RUN + " WHERE j.id = %s", (job_id,)).fetchone()
+
+
+def job_named(conn: Connection[Any], project_id: UUID, name: str) -> Row | None:
+    """A project's deployed job by name, as a runner needs it, with its trigger."""
+    return conn.execute(
+        _JOB_TO_RUN + " WHERE j.project_id = %s AND j.name = %s", (project_id, name)
+    ).fetchone()
+
+
+def messages_to_reprocess(
+    conn: Connection[Any],
+    project_id: UUID,
+    ids: list[UUID] | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> list[Row]:
+    """Stored messages of a project as the filter names them, oldest first.
+
+    The newest ``limit`` that match are taken.
+    """
+    rows = conn.execute(
+        "SELECT id, project_id, received_at, content_type, headers, body, raw_body"
+        " FROM messages WHERE project_id = %(project)s"
+        " AND (%(ids)s::uuid[] IS NULL OR id = ANY(%(ids)s))"
+        " AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s)"
+        " AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s)"
+        " ORDER BY received_at DESC, id DESC LIMIT %(limit)s",
+        {
+            "project": project_id,
+            "ids": ids,
+            "since": since,
+            "until": until,
+            "limit": limit,
+        },
+    ).fetchall()
+    return rows[::-1]
+
+
+def catalog_revision(conn: Connection[Any]) -> int:
+    """The latest deployment revision, as the gateway stamps it on messages."""
+    row = conn.execute("SELECT coalesce(max(id), 0) AS r FROM deployments").fetchone()
+    return int(row["r"]) if row else 0

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from shared.model import JobState, RunStatus, TriggerKind
+from shared.model import JobState, RunOrigin, RunStatus, TriggerKind
 
 
 class ErrorBody(BaseModel):
-    """Every error answer has this shape."""
+    """Every error answer has this shape, plus the ids it concerns."""
+
+    model_config = ConfigDict(extra="allow")
 
     code: str
     message: str
@@ -74,6 +76,9 @@ class RunSummary(BaseModel):
     job_id: UUID
     job_name: str
     trigger_kind: TriggerKind
+    origin: RunOrigin
+    """What asked for the run: a message, a flow or catch trigger, a re-run…"""
+    attempt: int
     status: RunStatus
     exit_code: int | None
     started_at: datetime | None
@@ -109,3 +114,106 @@ class RunOut(RunSummary):
     input_state: dict[str, Any] | None
     final_state: dict[str, Any] | None
     logs: list[LogLineOut]
+
+
+class RunRequested(BaseModel):
+    """A run was asked for; follow it at ``GET /api/runs/{run_id}``."""
+
+    run_id: UUID
+
+
+class RerunFilter(BaseModel):
+    """Which runs of the activity history to re-run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job: str | None = Field(default=None, description="Only runs of this job.")
+    status: Literal["succeeded", "failed", "timed_out", "lost", "failure"] | None = (
+        Field(
+            default=None,
+            description="Only runs with this status; `failure` is failed, timed_out "
+            "and lost together.",
+        )
+    )
+    since: datetime | None = Field(
+        default=None, description="Runs created at or after; default 30 days ago."
+    )
+    until: datetime | None = Field(
+        default=None, description="Runs created before; default now."
+    )
+    limit: int = Field(
+        default=100, ge=1, le=1000, description="Most runs taken, newest first."
+    )
+
+
+class RefusedRun(BaseModel):
+    """A run the 10-second rule kept from being re-run for now."""
+
+    run_id: UUID
+    retry_after_s: int
+
+
+class NotRerun(BaseModel):
+    """A run that cannot be re-run, and why."""
+
+    run_id: UUID
+    code: str
+    message: str
+
+
+class BulkRerunOut(BaseModel):
+    """What a bulk re-run asked for, and what it left out."""
+
+    requested: list[UUID] = Field(description="Ids of the new runs.")
+    refused: list[RefusedRun] = Field(
+        description="Runs whose message/job pair ran less than the window ago."
+    )
+    not_rerun: list[NotRerun] = Field(
+        description="Runs without a recorded input state or whose job was removed."
+    )
+    skipped_chained: int = Field(
+        description="Runs started by a flow or catch trigger; they follow the "
+        "re-runs downstream as usual."
+    )
+
+
+class ReprocessFilter(BaseModel):
+    """Which messages of the inbox to send through trigger matching again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[UUID] | None = Field(
+        default=None, max_length=1000, description="Only these messages."
+    )
+    since: datetime | None = Field(
+        default=None,
+        description="Messages received at or after; default 30 days ago unless "
+        "`ids` is given.",
+    )
+    until: datetime | None = Field(
+        default=None, description="Messages received before; default now."
+    )
+    limit: int = Field(
+        default=100, ge=1, le=1000, description="Most messages taken, newest first."
+    )
+
+
+class ReprocessOut(BaseModel):
+    """The messages sent through trigger matching again."""
+
+    reprocessed: list[UUID]
+
+
+class DeadLetterOut(BaseModel):
+    """A run that used up its retries."""
+
+    run_id: UUID
+    project: str
+    job_name: str
+    message_id: UUID | None
+    exit_code: int
+    error: str | None
+    attempts: int
+    dead_at: datetime
+    redriven_at: datetime | None
+    redriven_as: UUID | None

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import PostgresSettings
+from shared.ops import OpsSettings
+from shared.settings import KafkaSettings, LimitSettings, PostgresSettings
 from shared.vault import VaultSettings
 
 
-class ApiSettings(PostgresSettings, VaultSettings):
+class ApiSettings(
+    KafkaSettings, PostgresSettings, VaultSettings, LimitSettings, OpsSettings
+):
     """Everything the API reads from its environment."""
 
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
@@ -18,3 +21,21 @@ class ApiSettings(PostgresSettings, VaultSettings):
         description="Base URL of the inbox gateway as senders reach it.",
     )
     project_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    run_gate_window_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="A message/job pair runs at most once per window.",
+    )
+    cron_cursor_max_bytes: int = Field(
+        default=50_000,
+        ge=0,
+        description="A cron job's cursor larger than this starts its run from {}.",
+    )
+    api_ack_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a re-run, reprocess or run now waits for the broker.",
+    )
+    api_retry_after_s: int = Field(
+        default=5, ge=1, description="Retry-After sent when the broker did not answer."
+    )

@@ -23,6 +23,11 @@ EXPECTED = {
     "dispatcher": ["openfn_dispatcher_messages_total", "openfn_consumer_lag_records"],
     "runner": ["openfn_runner_runs_finished_total", "openfn_runner_workers"],
     "recorder": ["openfn_recorder_events_applied_total"],
+    "scheduler": [
+        "openfn_scheduler_ticks_fired_total",
+        "openfn_scheduler_runs_lost_total",
+    ],
+    "api": ["process_resident_memory_bytes"],
 }
 
 

@@ -1,0 +1,145 @@
+"""HTTP routes for the dead letters: runs that used up their retries.
+
+An operator lists them and sends one again ("redrive"): a new run of the same
+job, from the same input state, through the 10-second gate like a re-run.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+from psycopg import Connection
+from psycopg_pool import ConnectionPool
+
+from services.api import queries
+from services.api.http_errors import NotFoundError, api_error, require_project
+from services.api.reruns import (
+    GateClosedError,
+    RunNotPossibleError,
+    plan_rerun,
+    whole_seconds,
+)
+from services.api.schemas import DeadLetterOut, ErrorBody, RunRequested
+from services.api.settings import ApiSettings
+from shared.errors import BrokerUnavailableError
+from shared.events import RunRequest
+from shared.kafka import AsyncProducer, Record
+from shared.logging import get_logger
+from shared.topics import Topics
+
+log = get_logger(__name__)
+
+_LIST = """
+SELECT d.run_id, p.name AS project, d.job_name, d.message_id, d.exit_code, d.error,
+       d.attempts, d.dead_at, d.redriven_at, d.redriven_as
+FROM dead_letters d JOIN projects p ON p.id = d.project_id
+"""
+
+
+def dead_letter_routes(
+    settings: ApiSettings,
+    pool: ConnectionPool[Connection[Any]],
+    producer: AsyncProducer,
+) -> APIRouter:
+    """List and redrive dead letters, writing redriven runs through ``producer``."""
+    router = APIRouter()
+    topics = Topics.with_prefix(settings.topic_prefix)
+
+    @router.get("/api/dead-letters", response_model=list[DeadLetterOut])
+    def list_dead_letters(
+        project: str | None = None,
+        include_redriven: bool = False,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[DeadLetterOut]:
+        """Dead letters, newest first; only those not redriven unless asked."""
+        where, params = ["TRUE"], []
+        with pool.connection() as conn:
+            if project is not None:
+                where.append("d.project_id = %s")
+                params.append(require_project(conn, project)["id"])
+            if not include_redriven:
+                where.append("d.redriven_at IS NULL")
+            rows = conn.execute(
+                f"{_LIST} WHERE {' AND '.join(where)} ORDER BY d.dead_at DESC LIMIT %s",
+                (*params, limit),
+            ).fetchall()
+        return [DeadLetterOut.model_validate(row) for row in rows]
+
+    @router.post(
+        "/api/dead-letters/{run_id}/redrive",
+        status_code=202,
+        response_model=RunRequested,
+        responses={
+            404: {"model": ErrorBody, "description": "No dead letter has this id."},
+            409: {"model": ErrorBody, "description": "Already redriven, or job gone."},
+            429: {"model": ErrorBody, "description": "Inside the 10-second window."},
+            503: {"model": ErrorBody, "description": "The broker did not answer."},
+        },
+    )
+    async def redrive(run_id: UUID) -> RunRequested:
+        """Send a dead-lettered run again as a new run."""
+        request = await run_in_threadpool(plan_redrive, run_id)
+        record = Record(
+            topic=topics.run_requests,
+            key=request.run_id.bytes,
+            value=request.model_dump_json().encode(),
+        )
+        try:
+            await producer.produce(record, settings.api_ack_timeout_s)
+        except BrokerUnavailableError as exc:
+            raise api_error(
+                503,
+                "broker_unavailable",
+                "the broker did not acknowledge; ask again later",
+                headers={"Retry-After": str(settings.api_retry_after_s)},
+            ) from exc
+        await run_in_threadpool(mark_redriven, run_id, request.run_id)
+        log.info(
+            "dead_letter.redriven", run_id=str(run_id), new_run_id=str(request.run_id)
+        )
+        return RunRequested(run_id=request.run_id)
+
+    def plan_redrive(run_id: UUID) -> RunRequest:
+        with pool.connection() as conn:
+            letter = conn.execute(
+                "SELECT redriven_as FROM dead_letters WHERE run_id = %s", (run_id,)
+            ).fetchone()
+            run = queries.run_to_rerun(conn, run_id)
+            if letter is None or run is None:
+                raise NotFoundError("dead_letter", run_id)
+            if letter["redriven_as"] is not None:
+                raise api_error(
+                    409,
+                    "already_redriven",
+                    f"dead letter {run_id} was redriven as {letter['redriven_as']}",
+                    run_id=str(run_id),
+                )
+            try:
+                return plan_rerun(
+                    conn, run, settings.run_gate_window_s, datetime.now(UTC)
+                )
+            except RunNotPossibleError as exc:
+                raise api_error(409, exc.code, exc.message, run_id=str(run_id)) from exc
+            except GateClosedError as exc:
+                wait_s = whole_seconds(exc.retry_after_s)
+                raise api_error(
+                    429,
+                    "too_many_runs",
+                    str(exc),
+                    headers={"Retry-After": str(wait_s)},
+                    run_id=str(run_id),
+                ) from exc
+
+    def mark_redriven(run_id: UUID, new_run_id: UUID) -> None:
+        with pool.connection() as conn:
+            conn.execute(
+                "UPDATE dead_letters SET redriven_at = now(), redriven_as = %s"
+                " WHERE run_id = %s",
+                (new_run_id, run_id),
+            )
+
+    return router

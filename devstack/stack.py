@@ -112,16 +112,29 @@ class LocalStack:
         """Start each service as its own process; wait until the HTTP ones are ready."""
         self.inbox_port = self.inbox_port or free_port()
         self.api_port = self.api_port or free_port()
-        env = self.service_env()
         for service in SERVICES:
-            process = ManagedProcess(
-                name=service,
-                argv=[sys.executable, "-m", f"services.{service}"],
-                log_path=self.log_dir / f"{service}.log",
-                env=env | self.service_env_of(service),
-            ).start()
-            self._processes.append(process)
+            self.start_service(service)
         self.wait_ready(timeout_s)
+
+    def start_service(self, service: str, name: str | None = None) -> ManagedProcess:
+        """Start one more process of ``service``, e.g. a second runner.
+
+        It is stopped with the stack; ``name`` tells its log and operations
+        port apart from the first process's.
+        """
+        name = name or service
+        env = self.service_env() | self.service_env_of(service)
+        if name != service:
+            self.ops_ports[name] = free_port()
+            env["OPENFN_OPS_PORT"] = str(self.ops_ports[name])
+        process = ManagedProcess(
+            name=name,
+            argv=[sys.executable, "-m", f"services.{service}"],
+            log_path=self.log_dir / f"{name}.log",
+            env=env,
+        ).start()
+        self._processes.append(process)
+        return process
 
     def service_env_of(self, service: str) -> dict[str, str]:
         """What one service needs beyond the common environment."""

@@ -37,7 +37,8 @@ ON CONFLICT (id) DO UPDATE SET
 """
 
 # A finish replaces an earlier one only when it is later, so any order of
-# duplicate finishes ends in the same row.
+# duplicate finishes ends in the same row; a run's real finish beats its being
+# declared lost, which only a recorder far behind would see in that order.
 _UPSERT_FINISHED = """
 INSERT INTO runs
     (id, project_id, job_id, job_name, trigger_id, trigger_kind, message_id,
@@ -59,8 +60,9 @@ ON CONFLICT (id) DO UPDATE SET
     adaptor = EXCLUDED.adaptor,
     adaptor_version = EXCLUDED.adaptor_version
 WHERE runs.finished_at IS NULL
-   OR (EXCLUDED.finished_at, EXCLUDED.started_at, EXCLUDED.exit_code)
-      > (runs.finished_at, runs.started_at, runs.exit_code)
+   OR (EXCLUDED.status <> 'lost', EXCLUDED.finished_at, EXCLUDED.started_at,
+       EXCLUDED.exit_code)
+      > (runs.status <> 'lost', runs.finished_at, runs.started_at, runs.exit_code)
 """
 
 _UPSERT_JOB_STATE = """

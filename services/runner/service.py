@@ -31,9 +31,10 @@ from services.runner.credentials import CredentialSource
 from services.runner.engine import Engine, Execution
 from services.runner.offsets import OffsetTracker
 from shared.errors import PlatformError
-from shared.events import RunFinished, RunRequest, RunStarted, run_event_headers
+from shared.events import RunFinished, RunRequest, RunStarted
 from shared.kafka import EventProducer, Record
 from shared.kafka.metrics import POLL_AGE, LagReporter
+from shared.kafka.records import run_event_record
 from shared.logging import get_logger
 from shared.model import ExitCode, status_for_exit
 from shared.topics import Topics
@@ -301,12 +302,7 @@ class Runner:
             backoff_s = min(backoff_s * 2, self._config.retry_max_backoff_s)
 
     def _record(self, event: RunStarted | RunFinished) -> Record:
-        return Record(
-            topic=self._topics.run_events,
-            key=event.run_id.bytes,
-            value=event.model_dump_json().encode(),
-            headers=run_event_headers(event),
-        )
+        return run_event_record(self._topics, event)
 
 
 def _failed(request: RunRequest, code: ExitCode, error: str) -> Execution:

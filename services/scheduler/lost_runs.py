@@ -21,6 +21,7 @@ from services.scheduler import metrics
 from services.scheduler.service import DELIVERY_TIMEOUT_S
 from shared.events import RunFinished, TriggerRef
 from shared.kafka import EventProducer, Record
+from shared.kafka.records import run_event_record
 from shared.logging import get_logger
 from shared.model import ExitCode, RunOrigin, RunStatus, TriggerKind
 from shared.topics import Topics
@@ -120,11 +121,7 @@ class LostRuns:
             log.info("claim.closed_after_finish", run_id=str(row["run_id"]))
 
     def _record(self, event: RunFinished) -> Record:
-        return Record(
-            topic=self._topics.run_events,
-            key=event.run_id.bytes,
-            value=event.model_dump_json().encode(),
-        )
+        return run_event_record(self._topics, event)
 
 
 def _lost_event(row: dict[str, Any]) -> RunFinished:

@@ -39,6 +39,12 @@ def platform(
     stack = LocalStack(
         log_dir=LOG_DIR / "platform",
         servers=Servers(kafka_bootstrap, postgres_url, vault.address, vault.token),
+        # Short enough that lost runs and retries happen within a test.
+        extra_env={
+            "OPENFN_RUN_TIMEOUT_S": "8",
+            "OPENFN_LOST_RUN_GRACE_S": "2",
+            "OPENFN_RETRY_BASE_DELAY_S": "1",
+        },
     )
     stack.prepare()
     try:

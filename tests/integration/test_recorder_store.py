@@ -197,3 +197,23 @@ def test_permutations_of_two_finishes_of_one_run_agree(
         assert row is not None
         outcomes.add(tuple(row.values()))
     assert outcomes == {("succeeded", 0)}
+
+
+def test_a_real_finish_wins_over_the_run_being_declared_lost(
+    conn: psycopg.Connection[Any],
+) -> None:
+    for order in ([0, 1], [1, 0]):
+        run = started(uuid4(), uuid4(), uuid4(), at=0)
+        real = finished(run, at=5, exit_code=0)
+        lost = RunFinished(
+            **real.model_dump(exclude={"status", "exit_code", "finished_at"}),
+            status=RunStatus.LOST,
+            exit_code=4,
+            finished_at=T0 + timedelta(seconds=50),
+        )
+        for index in order:
+            apply(conn, [(real, lost)[index]])
+        row = conn.execute(
+            "SELECT status, exit_code FROM runs WHERE id = %s", (run.run_id,)
+        ).fetchone()
+        assert row == {"status": "succeeded", "exit_code": 0}

@@ -283,7 +283,7 @@ def run_routes(
                 raise NotFoundError("job", job_name)
             try:
                 return plan_run_now(
-                    conn, job, settings.cron_cursor_max_bytes, datetime.now(UTC)
+                    conn, job, settings.cron_state_max_bytes, datetime.now(UTC)
                 )
             except RunNotPossibleError as exc:
                 raise api_error(422, exc.code, exc.message, job=job_name) from exc

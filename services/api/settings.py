@@ -26,7 +26,7 @@ class ApiSettings(
         ge=0,
         description="A message/job pair runs at most once per window.",
     )
-    cron_cursor_max_bytes: int = Field(
+    cron_state_max_bytes: int = Field(
         default=50_000,
         ge=0,
         description="A cron job's cursor larger than this starts its run from {}.",

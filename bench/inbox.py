@@ -160,6 +160,7 @@ class Endpoints:
     inbox_url: str
     noop_url: str
     api_url: str | None
+    api_token: str | None
 
 
 class Connection:
@@ -385,11 +386,12 @@ def to_target(name: str, url: str, ok_status: int, body: bytes = b"") -> Target:
 
 
 def wait_for_job_state(
-    client: httpx.Client, receipt_url: str, deadline_s: float
+    client: httpx.Client, receipt_url: str, api_token: str | None, deadline_s: float
 ) -> str:
     """The message's first settled job state, polled from the API."""
+    headers = {"authorization": f"Bearer {api_token}"}
     while time.perf_counter() < deadline_s:
-        response = client.get(receipt_url)
+        response = client.get(receipt_url, headers=headers)
         states = response.json()["job_states"] if response.status_code == 200 else []
         settled = [s["state"] for s in states if s["state"] != "in progress"]
         if settled:
@@ -408,7 +410,9 @@ def post_and_wait(
         if posted.status_code != 202:
             return f"post answered {posted.status_code}", 0.0
         receipt_url = f"{endpoints.api_url}/api/messages/{posted.json()['message_id']}"
-        state = wait_for_job_state(client, receipt_url, started_s + timeout_s)
+        state = wait_for_job_state(
+            client, receipt_url, endpoints.api_token, started_s + timeout_s
+        )
     except httpx.HTTPError as exc:
         return type(exc).__name__, 0.0
     return state, (time.perf_counter() - started_s) * 1000
@@ -474,7 +478,10 @@ def own_stack() -> Iterator[Endpoints]:
         stack.start_services()
         project = stack.deploy(EXAMPLE, "bench")
         yield Endpoints(
-            project["inbox_url"], f"{stack.inbox_url}/healthz", stack.api_url
+            project["inbox_url"],
+            f"{stack.inbox_url}/healthz",
+            stack.api_url,
+            stack.admin_token,
         )
     finally:
         progress("stopping the stack")
@@ -487,7 +494,9 @@ def endpoints_for(args: argparse.Namespace) -> AbstractContextManager[Endpoints]
         return own_stack()
     parts = urlsplit(args.inbox_url)
     noop_url = args.noop_url or f"{parts.scheme}://{parts.netloc}/healthz"
-    return nullcontext(Endpoints(args.inbox_url, noop_url, args.api_url))
+    return nullcontext(
+        Endpoints(args.inbox_url, noop_url, args.api_url, args.api_token)
+    )
 
 
 def run_loads(args: argparse.Namespace, endpoints: Endpoints) -> list[list[str]]:
@@ -541,6 +550,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--inbox-url", help="drive this running inbox; starts nothing")
     add("--noop-url", help="default: /healthz beside the inbox")
     add("--api-url", help="the API's base URL, for the end-to-end latency")
+    add(
+        "--api-token",
+        default=os.environ.get("OPENFN_API_TOKEN"),
+        help="an API token for --api-url (default: $OPENFN_API_TOKEN)",
+    )
     add("--rate", type=float, default=500.0, help="fixed offered rate, messages/s")
     add("--duration-s", type=float, default=10.0, help="measured seconds per row")
     add("--warmup-s", type=float, default=2.0, help="unmeasured seconds per row")

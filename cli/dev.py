@@ -66,6 +66,7 @@ def print_welcome(stack: LocalStack, project: dict[str, object] | None) -> None:
     print()
     print(f"  API:        {stack.api_url}   (OpenAPI: {stack.api_url}/docs)")
     print(f"  Gateway:    {stack.inbox_url}")
+    print(f"  API token:  {stack.admin_token}   (user admin, a site admin)")
     if project is not None:
         print(f"  Inbox URL:  {project['inbox_url']}   (project {project['name']})")
     print(f"  Logs:       {STACK_DIR / 'logs'}/")

@@ -10,6 +10,12 @@ from pathlib import Path
 
 import httpx
 
+from cli.auth import (
+    UNAUTHENTICATED_HINT,
+    add_admin_commands,
+    add_token_argument,
+    auth_headers,
+)
 from cli.dev import run_dev
 from cli.run import add_run_command
 from cli.runs import add_run_commands
@@ -35,7 +41,11 @@ def deploy(args: argparse.Namespace) -> int:
         response = httpx.put(
             f"{args.api.rstrip('/')}/api/projects/{name}",
             content=content,
-            headers={"content-type": "application/yaml", "x-filename": path.name},
+            headers={
+                "content-type": "application/yaml",
+                "x-filename": path.name,
+                **auth_headers(args),
+            },
             timeout=30,
         )
     except httpx.TransportError as exc:
@@ -46,6 +56,8 @@ def deploy(args: argparse.Namespace) -> int:
         print(f"openfn: {body.get('message', response.text)}", file=sys.stderr)
         for problem in body.get("problems") or []:
             print(f"  {problem}", file=sys.stderr)
+        if response.status_code == 401:
+            print(UNAUTHENTICATED_HINT, file=sys.stderr)
         return 1
     verb = "created" if response.status_code == 201 else "updated"
     print(f"project {body['name']} {verb} (revision {body['revision']})")
@@ -108,10 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     dep.add_argument("--project", help="project name (default: the file's folder name)")
     api_url = os.environ.get("OPENFN_API_URL", DEFAULT_API_URL)
     dep.add_argument("--api", default=api_url)
+    add_token_argument(dep)
     dep.set_defaults(func=deploy)
 
     add_run_command(commands)
     add_run_commands(commands, api_url)
+    add_admin_commands(commands)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(
         func=migrate
     )

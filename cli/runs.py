@@ -12,11 +12,18 @@ from typing import Any
 
 import httpx
 
+from cli.auth import UNAUTHENTICATED_HINT, add_token_argument, auth_headers
+
 TOO_MANY_RUNS = 4
 
 
 def _post(args: argparse.Namespace, path: str, body: Any = None) -> httpx.Response:
-    return httpx.post(f"{args.api.rstrip('/')}{path}", json=body, timeout=60)
+    return httpx.post(
+        f"{args.api.rstrip('/')}{path}",
+        json=body,
+        headers=auth_headers(args),
+        timeout=60,
+    )
 
 
 def _filters(args: argparse.Namespace, *names: str) -> dict[str, Any]:
@@ -38,6 +45,8 @@ def _refused(response: httpx.Response) -> int:
         print(f"  {problem}", file=sys.stderr)
     if response.status_code in (429, 503) and "retry-after" in response.headers:
         print(f"  retry after {response.headers['retry-after']} s", file=sys.stderr)
+    if response.status_code == 401:
+        print(UNAUTHENTICATED_HINT, file=sys.stderr)
     return TOO_MANY_RUNS if response.status_code == 429 else 1
 
 
@@ -123,7 +132,10 @@ def dead_letters(args: argparse.Namespace) -> int:
         params["project"] = args.project
     try:
         response = httpx.get(
-            f"{args.api.rstrip('/')}/api/dead-letters", params=params, timeout=60
+            f"{args.api.rstrip('/')}/api/dead-letters",
+            params=params,
+            headers=auth_headers(args),
+            timeout=60,
         )
     except httpx.TransportError as exc:
         print(f"openfn: the API at {args.api} is not reachable: {exc}", file=sys.stderr)
@@ -187,6 +199,7 @@ def add_run_commands(commands: Any, api_url: str) -> None:
     again.add_argument("--until", help=period["until"])
     again.add_argument("--limit", type=int, help="most runs (default 100, max 1000)")
     again.add_argument("--api", **api)
+    add_token_argument(again)
     again.set_defaults(func=rerun)
 
     replay = commands.add_parser(
@@ -208,6 +221,7 @@ def add_run_commands(commands: Any, api_url: str) -> None:
         "--limit", type=int, help="most messages (default 100, max 1000)"
     )
     replay.add_argument("--api", **api)
+    add_token_argument(replay)
     replay.set_defaults(func=reprocess)
 
     now = commands.add_parser(
@@ -219,6 +233,7 @@ def add_run_commands(commands: Any, api_url: str) -> None:
     now.add_argument("--project", required=True)
     now.add_argument("--job", required=True)
     now.add_argument("--api", **api)
+    add_token_argument(now)
     now.set_defaults(func=run_now)
 
     dead = commands.add_parser(
@@ -230,6 +245,7 @@ def add_run_commands(commands: Any, api_url: str) -> None:
     dead.add_argument("--project", help="only this project's")
     dead.add_argument("--all", action="store_true", help="include redriven ones")
     dead.add_argument("--api", **api)
+    add_token_argument(dead)
     dead.set_defaults(func=dead_letters)
 
     again_dead = commands.add_parser(
@@ -237,4 +253,5 @@ def add_run_commands(commands: Any, api_url: str) -> None:
     )
     again_dead.add_argument("run_id", metavar="RUN_ID")
     again_dead.add_argument("--api", **api)
+    add_token_argument(again_dead)
     again_dead.set_defaults(func=redrive)

@@ -19,12 +19,14 @@ from devstack.kafka import start_broker
 from devstack.postgres import remove_data, start_postgres
 from devstack.processes import ManagedProcess, StackError, free_port
 from devstack.vault import AppRoleLogin, configure_vault, start_vault
-from shared.db import apply_migrations
+from shared.auth import create_token, create_user, find_user
+from shared.db import apply_migrations, connect
 from shared.kafka import ensure_topics
 from shared.settings import MiB
 from shared.topics import Topics
 
 SERVICES = ("inbox_gateway", "api", "dispatcher", "runner", "recorder", "scheduler")
+ADMIN_USERNAME = "admin"
 
 # Consumer settings that let groups form and rebalance within seconds.
 QUICK_GROUPS = {
@@ -55,6 +57,8 @@ class LocalStack:
     log_format: str = "json"
     extra_env: dict[str, str] = field(default_factory=dict)
     servers: Servers | None = None
+    admin_token: str | None = None
+    """A site admin's API token, issued by ``prepare``."""
     ops_ports: dict[str, int] = field(default_factory=dict)
     _vault_logins: dict[str, AppRoleLogin] = field(default_factory=dict)
     _processes: list[ManagedProcess] = field(default_factory=list)
@@ -80,7 +84,8 @@ class LocalStack:
         return self.servers
 
     def prepare(self) -> None:
-        """Create the topics, bring the schema up to date and set up Vault's logins."""
+        """Create the topics, bring the schema up to date, set up Vault's logins
+        and issue a site admin's API token."""
         servers = self._require_servers()
         self._vault_logins = configure_vault(servers.vault_address, servers.vault_token)
         topics = Topics.with_prefix(self.topic_prefix)
@@ -91,6 +96,7 @@ class LocalStack:
             replication_factor=1,
         )
         apply_migrations(servers.database_url)
+        self.admin_token = issue_admin_token(servers.database_url)
 
     def service_env(self) -> dict[str, str]:
         """The environment every service process starts with."""
@@ -174,12 +180,20 @@ class LocalStack:
             if not process.is_running():
                 raise StackError(f"{process.name} stopped:\n{process.tail_log()}")
 
-    def deploy(self, path: Path, name: str) -> dict[str, Any]:
-        """Deploy a project.yaml through the API."""
+    def auth_headers(self, token: str | None = None) -> dict[str, str]:
+        """The header that authenticates with ``token``, by default the admin's."""
+        return {"authorization": f"Bearer {token or self.admin_token}"}
+
+    def deploy(self, path: Path, name: str, token: str | None = None) -> dict[str, Any]:
+        """Deploy a project.yaml through the API, as the admin unless ``token``."""
         response = httpx.put(
             f"{self.api_url}/api/projects/{name}",
             content=path.read_bytes(),
-            headers={"content-type": "application/yaml", "x-filename": path.name},
+            headers={
+                "content-type": "application/yaml",
+                "x-filename": path.name,
+                **self.auth_headers(token),
+            },
             timeout=30,
         )
         if response.status_code not in (200, 201):
@@ -202,3 +216,12 @@ class LocalStack:
         if self.servers is None:
             raise StackError("the servers are not started")
         return self.servers
+
+
+def issue_admin_token(database_url: str) -> str:
+    """A new API token of the site admin ``admin``, created if missing."""
+    with connect(database_url, autocommit=True) as conn:
+        user = find_user(conn, ADMIN_USERNAME) or create_user(
+            conn, ADMIN_USERNAME, is_admin=True
+        )
+        return create_token(conn, user.id, "local stack").token

@@ -3,6 +3,8 @@
 A deploy commits its rows and sends a PostgreSQL notification; the catalog
 listens for it and also re-reads the deployment counter every
 ``refresh_s`` seconds, so a missed notification delays a change, never loses it.
+The gateway's catalog also holds each project's inbox credentials, reloaded the
+same way when they change.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from uuid import UUID
 import psycopg
 
 from shared.db.connection import DEPLOY_CHANNEL, connect
+from shared.inbox_auth import InboxAuth, read_inbox_auth
 from shared.logging import get_logger
 from shared.model import Job, Project, Trigger
 
@@ -24,19 +27,40 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True)
 class CatalogSnapshot:
-    """Every project at one deployment revision."""
+    """Every project at one deployment revision.
+
+    ``inbox_auth`` holds the projects that have active inbox credentials, at
+    ``auth_revision``; both stay empty unless the catalog was asked for them.
+    """
 
     revision: int = 0
     by_id: dict[UUID, Project] = field(default_factory=dict)
     by_inbox: dict[UUID, Project] = field(default_factory=dict)
+    auth_revision: int = 0
+    inbox_auth: dict[UUID, InboxAuth] = field(default_factory=dict)
 
 
-def read_snapshot(conn: psycopg.Connection[Any]) -> CatalogSnapshot:
-    """Load every project, its jobs and its triggers in one consistent read."""
+_REVISIONS = "SELECT coalesce(max(id), 0) AS r, 0 AS a FROM deployments"
+_REVISIONS_WITH_AUTH = (
+    "SELECT (SELECT coalesce(max(id), 0) FROM deployments) AS r,"
+    " (SELECT revision FROM inbox_auth_revision) AS a"
+)
+
+
+def read_snapshot(
+    conn: psycopg.Connection[Any], *, with_inbox_auth: bool = False
+) -> CatalogSnapshot:
+    """Load every project, its jobs and its triggers in one consistent read.
+
+    Args:
+        conn: a connection with dict rows, not inside a transaction.
+        with_inbox_auth: also load inbox credentials, secrets included; only
+            the inbox gateway needs them.
+    """
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        revision = conn.execute(
-            "SELECT coalesce(max(id), 0) AS r FROM deployments"
+        revisions = conn.execute(
+            _REVISIONS_WITH_AUTH if with_inbox_auth else _REVISIONS
         ).fetchone()
         projects = conn.execute(
             "SELECT id, name, inbox_id, revision, timezone FROM projects"
@@ -49,6 +73,7 @@ def read_snapshot(conn: psycopg.Connection[Any]) -> CatalogSnapshot:
             "SELECT id, project_id, name, kind, criteria, exclusion, cron,"
             " upstream_job, missed FROM triggers ORDER BY name"
         ).fetchall()
+        inbox_auth = read_inbox_auth(conn) if with_inbox_auth else {}
     jobs_of: dict[UUID, list[Job]] = {}
     for row in jobs:
         jobs_of.setdefault(row.pop("project_id"), []).append(Job.model_validate(row))
@@ -66,18 +91,27 @@ def read_snapshot(conn: psycopg.Connection[Any]) -> CatalogSnapshot:
         for row in projects
     }
     return CatalogSnapshot(
-        revision=revision["r"] if revision else 0,
+        revision=revisions["r"] if revisions else 0,
         by_id=by_id,
         by_inbox={project.inbox_id: project for project in by_id.values()},
+        auth_revision=revisions["a"] if revisions else 0,
+        inbox_auth=inbox_auth,
     )
 
 
 class ProjectCatalog:
     """Thread-safe access to the latest snapshot, refreshed in the background."""
 
-    def __init__(self, database_url: str, refresh_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        refresh_s: float = 5.0,
+        *,
+        with_inbox_auth: bool = False,
+    ) -> None:
         self._url = database_url
         self._refresh_s = refresh_s
+        self._with_inbox_auth = with_inbox_auth
         self._snapshot = CatalogSnapshot()
         self._loaded = threading.Event()
         self._stop = threading.Event()
@@ -108,6 +142,10 @@ class ProjectCatalog:
     def project_for_inbox(self, inbox_id: UUID) -> Project | None:
         return self._snapshot.by_inbox.get(inbox_id)
 
+    def inbox_auth(self, project_id: UUID) -> InboxAuth | None:
+        """The project's active inbox credentials; None while its inbox is open."""
+        return self._snapshot.inbox_auth.get(project_id)
+
     def reload(self, min_interval_s: float = 0.0) -> bool:
         """Re-read the catalog unless it was read less than ``min_interval_s`` ago."""
         with self._reload_lock:
@@ -119,20 +157,24 @@ class ProjectCatalog:
 
     def _reload_from(self, conn: psycopg.Connection[Any]) -> None:
         row = conn.execute(
-            "SELECT coalesce(max(id), 0) AS r FROM deployments"
+            _REVISIONS_WITH_AUTH if self._with_inbox_auth else _REVISIONS
         ).fetchone()
         self._last_reload = time.monotonic()
         if (
             self._loaded.is_set()
             and row is not None
             and row["r"] == self._snapshot.revision
+            and row["a"] == self._snapshot.auth_revision
         ):
             return
-        snapshot = read_snapshot(conn)
+        snapshot = read_snapshot(conn, with_inbox_auth=self._with_inbox_auth)
         self._snapshot = snapshot
         self._loaded.set()
         log.info(
-            "catalog.loaded", revision=snapshot.revision, projects=len(snapshot.by_id)
+            "catalog.loaded",
+            revision=snapshot.revision,
+            projects=len(snapshot.by_id),
+            auth_revision=snapshot.auth_revision,
         )
 
     def _watch(self) -> None:

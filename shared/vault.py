@@ -100,6 +100,15 @@ class VaultClient:
             )
         )
 
+    def delete_credential(self, project_id: UUID, name: str) -> None:
+        """Remove every version of a project's credential; nothing if there is none."""
+        path = credential_path(self._settings.vault_path_prefix, project_id, name)
+        self._call(
+            lambda c: c.secrets.kv.v2.delete_metadata_and_all_versions(
+                path=path, mount_point=self._settings.vault_kv_mount
+            )
+        )
+
     def is_reachable(self) -> bool:
         try:
             self._client.sys.read_health_status(method="GET")

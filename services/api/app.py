@@ -15,9 +15,15 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from services.api import queries
+from services.api.access import CurrentUser, require_project, require_role
+from services.api.collaborator_routes import collaborator_routes
+from services.api.collaborators import add_collaborator
+from services.api.credential_routes import credential_routes
 from services.api.dead_letter_routes import dead_letter_routes
-from services.api.deploy import deploy_project
-from services.api.http_errors import NotFoundError, require_project
+from services.api.deploy import deploy_project, sets_credentials
+from services.api.history_routes import history_routes
+from services.api.http_errors import NotFoundError
+from services.api.inbox_auth_routes import inbox_auth_routes
 from services.api.run_routes import run_routes
 from services.api.schemas import (
     ErrorBody,
@@ -28,16 +34,20 @@ from services.api.schemas import (
     RunOut,
 )
 from services.api.settings import ApiSettings
+from services.api.user_routes import user_routes
+from shared.auth import Role, User
 from shared.errors import InvalidProjectError
 from shared.kafka import AsyncProducer
 from shared.logging import get_logger
-from shared.project_file import PROJECT_NAME_PATTERN
+from shared.project_file import PROJECT_NAME_PATTERN, ProjectDocument
 from shared.vault import VaultClient, VaultUnavailableError
 
 log = get_logger(__name__)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "Not found."},
+    401: {"model": ErrorBody, "description": "No valid API token."},
+    403: {"model": ErrorBody, "description": "Your role in the project is too low."},
+    404: {"model": ErrorBody, "description": "Not found, or not in your projects."},
 }
 
 
@@ -50,7 +60,8 @@ def create_app(
     """The API's ASGI application, reading and writing through ``pool``.
 
     Runs it starts (re-runs, reprocessing, run now) are written through
-    ``producer``.
+    ``producer``. Every ``/api`` route needs a bearer token; see
+    ``services.api.access``.
     """
 
     @asynccontextmanager
@@ -65,6 +76,8 @@ def create_app(
         version="1",
         lifespan=lifespan,
     )
+    # The authentication dependency finds the pool here.
+    app.state.pool = pool
 
     @contextmanager
     def connection() -> Iterator[Connection[Any]]:
@@ -121,8 +134,9 @@ def create_app(
         "/api/projects/{name}",
         response_model=ProjectOut,
         responses={
+            **_ERRORS,
             200: {"description": "The project was updated."},
-            201: {"description": "The project was created."},
+            201: {"description": "The project was created; you are its owner."},
             413: {"model": ErrorBody, "description": "The document is too large."},
             422: {"model": ErrorBody, "description": "The project.yaml was refused."},
         },
@@ -137,8 +151,13 @@ def create_app(
     async def deploy(
         name: Annotated[str, Path(pattern=PROJECT_NAME_PATTERN)],
         request: Request,
+        user: CurrentUser,
     ) -> JSONResponse:
-        """Create or update a project from its project.yaml."""
+        """Create or update a project from its project.yaml.
+
+        Anyone may create a project and becomes its owner; updating one needs
+        the editor role, or admin when the document sets credential values.
+        """
         raw = await request.body()
         if len(raw) > settings.project_max_bytes:
             raise HTTPException(
@@ -146,18 +165,37 @@ def create_app(
                 {"code": "document_too_large", "message": "project.yaml is too large"},
             )
         filename = request.headers.get("x-filename", "project.yaml")
-        return await run_in_threadpool(deploy_document, name, raw, filename)
+        return await run_in_threadpool(deploy_document, user, name, raw, filename)
 
-    def deploy_document(name: str, raw: bytes, filename: str) -> JSONResponse:
+    def deploy_document(
+        user: User, name: str, raw: bytes, filename: str
+    ) -> JSONResponse:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise HTTPException(
                 422, {"code": "invalid_project", "message": "project.yaml is not UTF-8"}
             ) from None
+
+        def authorize(
+            conn: Connection[Any],
+            project_id: UUID,
+            created: bool,
+            document: ProjectDocument,
+        ) -> None:
+            if created:
+                add_collaborator(conn, project_id, user.id, Role.OWNER)
+                return
+            minimum = Role.ADMIN if sets_credentials(document) else Role.EDITOR
+            require_role(
+                conn, user, project_id, minimum, NotFoundError("project", name)
+            )
+
         with connection() as conn:
             try:
-                project_id, created = deploy_project(conn, vault, name, text, filename)
+                project_id, created = deploy_project(
+                    conn, vault, name, text, filename, authorize
+                )
             except VaultUnavailableError as exc:
                 raise HTTPException(
                     503,
@@ -173,40 +211,45 @@ def create_app(
                         "problems": exc.problems,
                     },
                 ) from exc
-            out = project_out(conn, require_project(conn, name))
+            out = project_out(conn, require_project(conn, user, name, Role.VIEWER))
         log.info(
             "project.deployed",
             project_id=str(project_id),
             project=name,
             created=created,
+            user=user.username,
         )
         return JSONResponse(
             out.model_dump(mode="json"), status_code=201 if created else 200
         )
 
-    @app.get("/api/projects", response_model=list[ProjectOut])
-    def list_projects() -> list[ProjectOut]:
-        """Every project."""
+    @app.get("/api/projects", response_model=list[ProjectOut], responses=_ERRORS)
+    def list_projects(user: CurrentUser) -> list[ProjectOut]:
+        """The projects you collaborate on (site admins: every project)."""
+        member = None if user.is_admin else user.id
         with connection() as conn:
-            return [project_out(conn, row) for row in queries.list_projects(conn)]
+            return [
+                project_out(conn, row) for row in queries.list_projects(conn, member)
+            ]
 
     @app.get("/api/projects/{name}", response_model=ProjectOut, responses=_ERRORS)
-    def get_project(name: str) -> ProjectOut:
+    def get_project(name: str, user: CurrentUser) -> ProjectOut:
         """A project with its inbox URL, jobs and triggers."""
         with connection() as conn:
-            return project_out(conn, require_project(conn, name))
+            return project_out(conn, require_project(conn, user, name, Role.VIEWER))
 
     @app.get(
         "/api/projects/{name}/messages", response_model=MessagePage, responses=_ERRORS
     )
     def list_messages(
         name: str,
+        user: CurrentUser,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         before: UUID | None = None,
     ) -> MessagePage:
         """The inbox: messages newest first, each with one job state per job."""
         with connection() as conn:
-            project = require_project(conn, name)
+            project = require_project(conn, user, name, Role.VIEWER)
             rows = queries.message_page(conn, project["id"], limit + 1, before)
         page = [MessageSummary.model_validate(row) for row in rows[:limit]]
         return MessagePage(
@@ -214,25 +257,34 @@ def create_app(
         )
 
     @app.get("/api/messages/{message_id}", response_model=Receipt, responses=_ERRORS)
-    def get_receipt(message_id: UUID) -> Receipt:
+    def get_receipt(message_id: UUID, user: CurrentUser) -> Receipt:
         """A message's receipt: its body, headers, job states and every run."""
+        missing = NotFoundError("message", message_id)
         with connection() as conn:
             message = queries.find_message(conn, message_id)
             if message is None:
-                raise NotFoundError("message", message_id)
+                raise missing
+            require_role(conn, user, message["project_id"], Role.VIEWER, missing)
             states = queries.job_states(conn, [message_id]).get(message_id, [])
             runs = queries.message_runs(conn, message_id)
         return Receipt(**message, job_states=states, runs=runs)
 
     @app.get("/api/runs/{run_id}", response_model=RunOut, responses=_ERRORS)
-    def get_run(run_id: UUID) -> RunOut:
+    def get_run(run_id: UUID, user: CurrentUser) -> RunOut:
         """A run with its logs, input state and final state."""
+        missing = NotFoundError("run", run_id)
         with connection() as conn:
             run = queries.find_run(conn, run_id)
-        if run is None:
-            raise NotFoundError("run", run_id)
+            if run is None:
+                raise missing
+            require_role(conn, user, run["project_id"], Role.VIEWER, missing)
         return RunOut.model_validate(run)
 
+    app.include_router(user_routes(pool))
+    app.include_router(collaborator_routes(pool, vault))
+    app.include_router(credential_routes(pool, vault))
+    app.include_router(inbox_auth_routes(pool))
     app.include_router(run_routes(settings, pool, producer))
     app.include_router(dead_letter_routes(settings, pool, producer))
+    app.include_router(history_routes(settings, pool))
     return app

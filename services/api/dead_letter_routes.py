@@ -16,7 +16,8 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from services.api import queries
-from services.api.http_errors import NotFoundError, api_error, require_project
+from services.api.access import CurrentUser, require_project, require_role
+from services.api.http_errors import NotFoundError, api_error
 from services.api.reruns import (
     GateClosedError,
     RunNotPossibleError,
@@ -25,6 +26,7 @@ from services.api.reruns import (
 )
 from services.api.schemas import DeadLetterOut, ErrorBody, RunRequested
 from services.api.settings import ApiSettings
+from shared.auth import Role, User
 from shared.errors import BrokerUnavailableError
 from shared.events import RunRequest
 from shared.kafka import AsyncProducer, Record
@@ -49,18 +51,33 @@ def dead_letter_routes(
     router = APIRouter()
     topics = Topics.with_prefix(settings.topic_prefix)
 
-    @router.get("/api/dead-letters", response_model=list[DeadLetterOut])
+    @router.get(
+        "/api/dead-letters",
+        response_model=list[DeadLetterOut],
+        responses={
+            401: {"model": ErrorBody, "description": "No valid API token."},
+            404: {"model": ErrorBody, "description": "No such project of yours."},
+        },
+    )
     def list_dead_letters(
+        user: CurrentUser,
         project: str | None = None,
         include_redriven: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[DeadLetterOut]:
-        """Dead letters, newest first; only those not redriven unless asked."""
-        where, params = ["TRUE"], []
+        """Dead letters of your projects, newest first; not redriven unless asked."""
+        where: list[str] = ["TRUE"]
+        params: list[Any] = []
         with pool.connection() as conn:
             if project is not None:
                 where.append("d.project_id = %s")
-                params.append(require_project(conn, project)["id"])
+                params.append(require_project(conn, user, project, Role.VIEWER)["id"])
+            elif not user.is_admin:
+                where.append(
+                    "d.project_id IN"
+                    " (SELECT project_id FROM project_members WHERE user_id = %s)"
+                )
+                params.append(user.id)
             if not include_redriven:
                 where.append("d.redriven_at IS NULL")
             rows = conn.execute(
@@ -74,15 +91,20 @@ def dead_letter_routes(
         status_code=202,
         response_model=RunRequested,
         responses={
-            404: {"model": ErrorBody, "description": "No dead letter has this id."},
+            401: {"model": ErrorBody, "description": "No valid API token."},
+            403: {"model": ErrorBody, "description": "Redrive needs the editor role."},
+            404: {
+                "model": ErrorBody,
+                "description": "No dead letter of yours has this id.",
+            },
             409: {"model": ErrorBody, "description": "Already redriven, or job gone."},
             429: {"model": ErrorBody, "description": "Inside the 10-second window."},
             503: {"model": ErrorBody, "description": "The broker did not answer."},
         },
     )
-    async def redrive(run_id: UUID) -> RunRequested:
+    async def redrive(run_id: UUID, user: CurrentUser) -> RunRequested:
         """Send a dead-lettered run again as a new run."""
-        request = await run_in_threadpool(plan_redrive, run_id)
+        request = await run_in_threadpool(plan_redrive, user, run_id)
         record = Record(
             topic=topics.run_requests,
             key=request.run_id.bytes,
@@ -103,14 +125,16 @@ def dead_letter_routes(
         )
         return RunRequested(run_id=request.run_id)
 
-    def plan_redrive(run_id: UUID) -> RunRequest:
+    def plan_redrive(user: User, run_id: UUID) -> RunRequest:
+        missing = NotFoundError("dead_letter", run_id)
         with pool.connection() as conn:
             letter = conn.execute(
                 "SELECT redriven_as FROM dead_letters WHERE run_id = %s", (run_id,)
             ).fetchone()
             run = queries.run_to_rerun(conn, run_id)
             if letter is None or run is None:
-                raise NotFoundError("dead_letter", run_id)
+                raise missing
+            require_role(conn, user, run["project_id"], Role.EDITOR, missing)
             if letter["redriven_as"] is not None:
                 raise api_error(
                     409,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +19,10 @@ from shared.errors import InvalidProjectError, PlatformError
 from shared.model import TriggerKind, project_scoped_id
 from shared.project_file import MASK, JobDocument, ProjectDocument, parse_project
 from shared.vault import CredentialNotFoundError, VaultClient
+
+Authorize = Callable[[Connection[Any], UUID, bool, ProjectDocument], None]
+"""Called in the deploy's transaction with the project id, whether the deploy
+creates the project, and the document; raises to refuse the deploy."""
 
 
 def check_adaptors(document: ProjectDocument, filename: str) -> None:
@@ -38,13 +43,29 @@ def job_version(job: JobDocument) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def sets_credentials(document: ProjectDocument) -> bool:
+    """Whether a document writes credential values, rather than keeping them."""
+    return any(
+        value != MASK
+        for body in document.credentials.values()
+        for value in body.values()
+    )
+
+
 def deploy_project(
-    conn: Connection[Any], vault: VaultClient, name: str, text: str, filename: str
+    conn: Connection[Any],
+    vault: VaultClient,
+    name: str,
+    text: str,
+    filename: str,
+    authorize: Authorize,
 ) -> tuple[UUID, bool]:
     """Create or update project ``name`` from project.yaml text.
 
     Returns the project id and whether it was created. Jobs and triggers that
     the document no longer names are removed; ids of the rest are kept.
+    ``authorize`` decides, before anything but the project row is written,
+    whether the caller may deploy.
     """
     document = parse_project(text, filename)
     if document.name is not None and document.name != name:
@@ -53,7 +74,10 @@ def deploy_project(
         )
     check_adaptors(document, filename)
     with conn.transaction():
+        # The upsert locks the project's row, so two first deploys of one
+        # name cannot both see themselves as its creator.
         project_id, created = _upsert_project(conn, name, document.timezone)
+        authorize(conn, project_id, created, document)
         _check_credentials(conn, project_id, document, filename)
         # Written before the rows commit: a job never names a credential
         # that Vault does not hold yet.

@@ -6,9 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import HTTPException
-from psycopg import Connection
-
-from services.api import queries
 
 
 class NotFoundError(HTTPException):
@@ -31,11 +28,3 @@ def api_error(
     return HTTPException(
         status, {"code": code, "message": message, **ids}, headers=headers
     )
-
-
-def require_project(conn: Connection[Any], name: str) -> queries.Row:
-    """The project named ``name``; a 404 if there is none."""
-    row = queries.find_project(conn, name)
-    if row is None:
-        raise NotFoundError("project", name)
-    return row

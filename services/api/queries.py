@@ -22,9 +22,14 @@ def find_project(conn: Connection[Any], name: str) -> Row | None:
     ).fetchone()
 
 
-def list_projects(conn: Connection[Any]) -> list[Row]:
+def list_projects(conn: Connection[Any], member: UUID | None) -> list[Row]:
+    """Every project, or only those where the user ``member`` has a role."""
     return conn.execute(
-        "SELECT id, name, inbox_id, revision FROM projects ORDER BY name"
+        "SELECT id, name, inbox_id, revision FROM projects p"
+        " WHERE %(member)s::uuid IS NULL OR EXISTS (SELECT 1 FROM project_members m"
+        " WHERE m.project_id = p.id AND m.user_id = %(member)s)"
+        " ORDER BY name",
+        {"member": member},
     ).fetchall()
 
 

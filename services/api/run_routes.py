@@ -19,7 +19,8 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from services.api import queries
-from services.api.http_errors import NotFoundError, api_error, require_project
+from services.api.access import CurrentUser, require_project, require_role
+from services.api.http_errors import NotFoundError, api_error
 from services.api.reprocessing import UnreplayableMessageError, reprocessed_message
 from services.api.reruns import (
     BulkRerun,
@@ -44,6 +45,7 @@ from services.api.schemas import (
     RunRequested,
 )
 from services.api.settings import ApiSettings
+from shared.auth import Role, User
 from shared.errors import BrokerUnavailableError
 from shared.events import Message, RunRequest
 from shared.kafka import AsyncProducer, Record
@@ -55,13 +57,18 @@ log = get_logger(__name__)
 
 def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     meanings = {
-        404: "The project, job, run or message does not exist.",
+        401: "No valid API token.",
+        403: "Starting runs needs the editor role.",
+        404: "The project, job, run or message does not exist, or is not yours.",
         409: "The run cannot be re-run: no recorded input state, or job removed.",
         422: "The request is not valid, or the job has no cron trigger.",
         429: "The message/job pair ran less than the window ago; see Retry-After.",
         503: "The broker did not acknowledge; ask again after Retry-After.",
     }
-    return {s: {"model": ErrorBody, "description": meanings[s]} for s in statuses}
+    return {
+        s: {"model": ErrorBody, "description": meanings[s]}
+        for s in (401, 403, *statuses)
+    }
 
 
 def run_routes(
@@ -120,9 +127,9 @@ def run_routes(
         response_model=RunRequested,
         responses=_documented(404, 409, 429, 503),
     )
-    async def rerun(run_id: UUID) -> RunRequested:
+    async def rerun(run_id: UUID, user: CurrentUser) -> RunRequested:
         """Run a run's job again from the same input state, as a new run."""
-        request = await run_in_threadpool(plan_one_rerun, run_id)
+        request = await run_in_threadpool(plan_one_rerun, user, run_id)
         if not all(await write([request_record(request)])):
             raise not_acknowledged(rerun_retry_after_s, run_id=str(request.run_id))
         log.info(
@@ -133,11 +140,13 @@ def run_routes(
         )
         return RunRequested(run_id=request.run_id)
 
-    def plan_one_rerun(run_id: UUID) -> RunRequest:
+    def plan_one_rerun(user: User, run_id: UUID) -> RunRequest:
+        missing = NotFoundError("run", run_id)
         with pool.connection() as conn:
             run = queries.run_to_rerun(conn, run_id)
             if run is None:
-                raise NotFoundError("run", run_id)
+                raise missing
+            require_role(conn, user, run["project_id"], Role.EDITOR, missing)
             try:
                 return plan_rerun(conn, run, window_s, datetime.now(UTC))
             except RunNotPossibleError as exc:
@@ -160,14 +169,14 @@ def run_routes(
         responses=_documented(404, 422, 503),
     )
     async def rerun_history(
-        name: str, filters: Annotated[RerunFilter, Body()]
+        name: str, filters: Annotated[RerunFilter, Body()], user: CurrentUser
     ) -> BulkRerunOut:
         """Re-run every run of a filtered activity-history list.
 
         Runs that only a flow or catch trigger started are left out: they fire
         again downstream of the re-runs as usual.
         """
-        plan = await run_in_threadpool(plan_history_rerun, name, filters)
+        plan = await run_in_threadpool(plan_history_rerun, user, name, filters)
         acked = await write([request_record(r) for r in plan.requests])
         requested = [r.run_id for r, ok in zip(plan.requests, acked, strict=True) if ok]
         if not all(acked):
@@ -197,11 +206,11 @@ def run_routes(
             skipped_chained=plan.skipped_chained,
         )
 
-    def plan_history_rerun(name: str, filters: RerunFilter) -> BulkRerun:
+    def plan_history_rerun(user: User, name: str, filters: RerunFilter) -> BulkRerun:
         now = datetime.now(UTC)
         since, until = history_window(filters.since, filters.until, now)
         with pool.connection() as conn:
-            project = require_project(conn, name)
+            project = require_project(conn, user, name, Role.EDITOR)
             runs = queries.history_runs(
                 conn,
                 project["id"],
@@ -220,14 +229,14 @@ def run_routes(
         responses=_documented(404, 409, 422, 503),
     )
     async def reprocess(
-        name: str, filters: Annotated[ReprocessFilter, Body()]
+        name: str, filters: Annotated[ReprocessFilter, Body()], user: CurrentUser
     ) -> ReprocessOut:
         """Send inbox messages through trigger matching again.
 
         They are matched against the jobs enabled now; each message/job pair
         still runs at most once per window.
         """
-        messages = await run_in_threadpool(plan_reprocess, name, filters)
+        messages = await run_in_threadpool(plan_reprocess, user, name, filters)
         acked = await write([message_record(m) for m in messages])
         reprocessed = [m.id for m, ok in zip(messages, acked, strict=True) if ok]
         if not all(acked):
@@ -238,12 +247,14 @@ def run_routes(
         log.info("messages.reprocess_requested", project=name, messages=len(messages))
         return ReprocessOut(reprocessed=reprocessed)
 
-    def plan_reprocess(name: str, filters: ReprocessFilter) -> list[Message]:
+    def plan_reprocess(
+        user: User, name: str, filters: ReprocessFilter
+    ) -> list[Message]:
         since, until = as_utc(filters.since), as_utc(filters.until)
         if not filters.ids:
             since, until = history_window(since, until, datetime.now(UTC))
         with pool.connection() as conn:
-            project = require_project(conn, name)
+            project = require_project(conn, user, name, Role.EDITOR)
             rows = queries.messages_to_reprocess(
                 conn, project["id"], filters.ids, since, until, filters.limit
             )
@@ -267,17 +278,17 @@ def run_routes(
         response_model=RunRequested,
         responses=_documented(404, 422, 503),
     )
-    async def run_now(name: str, job: str) -> RunRequested:
+    async def run_now(name: str, job: str, user: CurrentUser) -> RunRequested:
         """Run a cron job now, from its cursor, outside its schedule."""
-        request = await run_in_threadpool(plan_now, name, job)
+        request = await run_in_threadpool(plan_now, user, name, job)
         if not all(await write([request_record(request)])):
             raise not_acknowledged(settings.api_retry_after_s)
         log.info("run.run_now_requested", run_id=str(request.run_id), job=job)
         return RunRequested(run_id=request.run_id)
 
-    def plan_now(name: str, job_name: str) -> RunRequest:
+    def plan_now(user: User, name: str, job_name: str) -> RunRequest:
         with pool.connection() as conn:
-            project = require_project(conn, name)
+            project = require_project(conn, user, name, Role.EDITOR)
             job = queries.job_named(conn, project["id"], job_name)
             if job is None:
                 raise NotFoundError("job", job_name)

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.auth import USERNAME_PATTERN, Role
 from shared.model import JobState, RunOrigin, RunStatus, TriggerKind
 
 
@@ -217,3 +218,94 @@ class DeadLetterOut(BaseModel):
     dead_at: datetime
     redriven_at: datetime | None
     redriven_as: UUID | None
+
+
+class UserIn(BaseModel):
+    """A user to add."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(pattern=USERNAME_PATTERN)
+    is_admin: bool = Field(
+        default=False, description="A site admin sees and does everything."
+    )
+
+
+class MembershipOut(BaseModel):
+    """A project you collaborate on, and your role in it."""
+
+    project: str
+    role: Role
+
+
+class UserOut(BaseModel):
+    id: UUID
+    username: str
+    is_admin: bool
+
+
+class MeOut(UserOut):
+    """You, with your projects (a site admin acts as owner of every project)."""
+
+    projects: list[MembershipOut]
+
+
+class TokenIn(BaseModel):
+    """A token to issue: for yourself, or as a site admin for another user."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="What it is for.")
+    username: str | None = Field(
+        default=None, description="Whose token; default yours. Site admins only."
+    )
+
+
+class TokenOut(BaseModel):
+    """A token as listed: never its secret."""
+
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    """Updated at most once a minute."""
+
+
+class TokenIssued(BaseModel):
+    """A new token. ``token`` is shown this once; only its hash is kept."""
+
+    id: str
+    name: str
+    username: str
+    token: str
+    created_at: datetime
+
+
+class CollaboratorOut(BaseModel):
+    username: str
+    role: Role
+    added_at: datetime
+
+
+class CollaboratorIn(BaseModel):
+    """A collaborator's role; the owner changes only by transfer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal[Role.ADMIN, Role.EDITOR, Role.VIEWER]
+
+
+class TransferIn(BaseModel):
+    """Who becomes the project's owner; the previous owner becomes an admin."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str
+
+
+class CredentialOut(BaseModel):
+    """A credential as the API shows it: names, never values."""
+
+    name: str
+    fields: list[str]
+    updated_at: datetime

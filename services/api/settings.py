@@ -39,3 +39,8 @@ class ApiSettings(
     api_retry_after_s: int = Field(
         default=5, ge=1, description="Retry-After sent when the broker did not answer."
     )
+    history_csv_max_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description="Most runs one CSV export writes; `before` continues it.",
+    )

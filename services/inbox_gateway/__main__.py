@@ -6,6 +6,7 @@ import httpx
 import uvicorn
 
 from services.inbox_gateway.app import Gateway, create_app
+from services.inbox_gateway.replays import ReplayGuard
 from services.inbox_gateway.settings import GatewaySettings
 from shared.catalog import ProjectCatalog
 from shared.kafka import AsyncProducer
@@ -19,9 +20,16 @@ from shared.topics import ENVELOPE_OVERHEAD_BYTES
 def main() -> None:
     settings = GatewaySettings()
     configure_logging(settings.log_level, settings.log_format)
+    database_url = settings.database_url.get_secret_value()
     catalog = ProjectCatalog(
-        settings.database_url.get_secret_value(), settings.catalog_refresh_s
+        database_url, settings.catalog_refresh_s, with_inbox_auth=True
     ).start()
+    replays = ReplayGuard(
+        database_url,
+        settings.database_pool_size,
+        settings.inbox_ack_timeout_s,
+        settings.inbox_hmac_tolerance_s,
+    ).open()
     producer = AsyncProducer(
         producer_config(
             settings.kafka_config(),
@@ -29,7 +37,7 @@ def main() -> None:
             settings.inbox_ack_timeout_s,
         )
     )
-    gateway = Gateway(settings, catalog, producer)
+    gateway = Gateway(settings, catalog, producer, replays)
     app = create_app(gateway)
     # Alive means the event loop answers on the main port, not merely that
     # the operations thread does.

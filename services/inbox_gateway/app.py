@@ -2,7 +2,9 @@
 
 A message is answered ``202`` only after the broker has acknowledged it with
 ``acks=all``; when it does not within the deadline the sender gets ``503``
-and ``Retry-After`` and may send again.
+and ``Retry-After`` and may send again. An inbox with credentials answers
+``401`` to a request without any and ``404``, as if it did not exist, to one
+whose credentials are wrong or replayed.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import uuid_utils
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from services.inbox_gateway import metrics
+from services.inbox_gateway.replays import ReplayGuard
 from services.inbox_gateway.settings import GatewaySettings
 from shared.bodies import body_kind, parse_body
 from shared.catalog import ProjectCatalog
@@ -29,6 +33,14 @@ from shared.errors import (
     UnsupportedContentTypeError,
 )
 from shared.events import Message
+from shared.inbox_auth import (
+    ACCEPTED,
+    InboxAuth,
+    SignedRequest,
+    Verdict,
+    Verification,
+    verify_request,
+)
 from shared.kafka import AsyncProducer, Record
 from shared.logging import get_logger
 from shared.model import Project
@@ -36,7 +48,8 @@ from shared.topics import Topics
 
 log = get_logger(__name__)
 
-# Bodies larger than this are parsed off the event loop.
+# Bodies larger than this are parsed, and their signatures checked, off the
+# event loop.
 _INLINE_PARSE_BYTES = 64 * 1024
 _CATALOG_MISS_INTERVAL_S = 1.0
 _READY_CACHE_S = 1.0
@@ -44,6 +57,7 @@ _READY_CACHE_S = 1.0
 _OUTCOMES = {
     202: "accepted",
     400: "invalid_body",
+    401: "unauthenticated",
     404: "not_found",
     413: "too_large",
     415: "unsupported_type",
@@ -56,18 +70,46 @@ def error(status: int, code: str, message: str, **ids: Any) -> JSONResponse:
     return JSONResponse({"code": code, "message": message, **ids}, status_code=status)
 
 
+def inbox_not_found(inbox_id: str) -> JSONResponse:
+    """The answer for an unknown inbox, and for wrong credentials to a known one."""
+    return error(404, "inbox_not_found", "no inbox has this id", inbox_id=inbox_id)
+
+
+def unauthenticated(auth: InboxAuth, inbox_id: str) -> JSONResponse:
+    response = error(
+        401,
+        "unauthenticated",
+        "this inbox needs an x-api-key, HTTP Basic or a webhook signature",
+        inbox_id=inbox_id,
+    )
+    if auth.basic_logins:
+        response.headers["WWW-Authenticate"] = 'Basic realm="inbox"'
+    return response
+
+
+def unavailable(
+    settings: GatewaySettings, inbox_id: str, code: str, message: str
+) -> JSONResponse:
+    response = error(503, code, message, inbox_id=inbox_id)
+    response.headers["Retry-After"] = str(settings.inbox_retry_after_s)
+    return response
+
+
 class Gateway:
-    """The gateway's state: its settings, the project catalog and a producer."""
+    """The gateway's state: its settings, the project catalog, a producer and
+    the webhook ids seen."""
 
     def __init__(
         self,
         settings: GatewaySettings,
         catalog: ProjectCatalog,
         producer: AsyncProducer,
+        replays: ReplayGuard,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.producer = producer
+        self.replays = replays
         self.topics = Topics.with_prefix(settings.topic_prefix)
         self._ready_at = 0.0
 
@@ -78,6 +120,21 @@ class Gateway:
             await asyncio.to_thread(self.catalog.reload, _CATALOG_MISS_INTERVAL_S)
             project = self.catalog.project_for_inbox(inbox_id)
         return project
+
+    async def authenticate(
+        self, auth: InboxAuth, request: Request, raw: bytes
+    ) -> Verification:
+        """Check the request's credentials, in memory (replays are not checked)."""
+        args = (
+            auth,
+            request.headers,
+            raw,
+            time.time(),
+            self.settings.inbox_hmac_tolerance_s,
+        )
+        if auth.hmac_keys and len(raw) > _INLINE_PARSE_BYTES:
+            return await asyncio.to_thread(verify_request, *args)
+        return verify_request(*args)
 
     def kept_headers(self, request: Request) -> dict[str, str]:
         dropped = self.settings.inbox_dropped_headers
@@ -120,6 +177,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await asyncio.to_thread(gateway.producer.close)
+        await asyncio.to_thread(gateway.replays.close)
         gateway.catalog.stop()
 
     app = FastAPI(
@@ -135,7 +193,11 @@ def create_app(gateway: Gateway) -> FastAPI:
         responses={
             202: {"description": "The message is durably stored."},
             400: {"description": "The body does not parse as its content type."},
-            404: {"description": "No inbox has this id."},
+            401: {"description": "The inbox needs credentials; none were sent."},
+            404: {
+                "description": "No inbox has this id, or the credentials sent"
+                " for it are wrong, revoked, stale or replayed."
+            },
             413: {"description": "The body is over the size limit."},
             415: {"description": "The content type is not accepted."},
             503: {"description": "The message could not be stored; retry later."},
@@ -174,6 +236,28 @@ def create_app(gateway: Gateway) -> FastAPI:
     return app
 
 
+async def refuse_replay(
+    gateway: Gateway, project: Project, signed: SignedRequest, inbox_id: str
+) -> Response | None:
+    """The answer to a signed request whose webhook id was accepted before, or
+    to one that cannot be checked; None for a first sighting, now recorded."""
+    try:
+        first = await gateway.replays.remember(
+            project.id, signed.webhook_id, signed.replayable_until_s
+        )
+    except psycopg.Error as exc:
+        log.warning(
+            "inbox.replays_unavailable", project_id=str(project.id), error=str(exc)
+        )
+        return unavailable(
+            gateway.settings,
+            inbox_id,
+            "replays_unavailable",
+            "the signature could not be checked; send it again later",
+        )
+    return None if first else inbox_not_found(inbox_id)
+
+
 async def receive_message(
     gateway: Gateway, inbox_id: str, request: Request
 ) -> Response:
@@ -182,7 +266,7 @@ async def receive_message(
     try:
         inbox = UUID(inbox_id)
     except ValueError:
-        return error(404, "inbox_not_found", "no inbox has this id", inbox_id=inbox_id)
+        return inbox_not_found(inbox_id)
     raw = await read_capped(request, settings.inbox_max_body_bytes)
     if raw is None:
         return error(
@@ -198,7 +282,15 @@ async def receive_message(
         return error(415, "unsupported_content_type", str(exc), inbox_id=inbox_id)
     project = await gateway.find_project(inbox)
     if project is None:
-        return error(404, "inbox_not_found", "no inbox has this id", inbox_id=inbox_id)
+        return inbox_not_found(inbox_id)
+    auth = gateway.catalog.inbox_auth(project.id)
+    verification = ACCEPTED
+    if auth is not None:
+        verification = await gateway.authenticate(auth, request, raw)
+        if verification.verdict is Verdict.MISSING:
+            return unauthenticated(auth, inbox_id)
+        if verification.verdict is Verdict.REFUSED:
+            return inbox_not_found(inbox_id)
     try:
         if len(raw) > _INLINE_PARSE_BYTES:
             await asyncio.to_thread(parse_body, kind, raw)
@@ -206,6 +298,10 @@ async def receive_message(
             parse_body(kind, raw)
     except InvalidBodyError as exc:
         return error(400, "invalid_body", str(exc), inbox_id=inbox_id)
+    if verification.signed is not None:
+        refusal = await refuse_replay(gateway, project, verification.signed, inbox_id)
+        if refusal is not None:
+            return refusal
 
     message = Message(
         id=UUID(bytes=uuid_utils.uuid7().bytes),
@@ -227,14 +323,15 @@ async def receive_message(
         await gateway.producer.produce(record, settings.inbox_ack_timeout_s)
     except BrokerUnavailableError as exc:
         log.warning("message.not_stored", project_id=str(project.id), error=str(exc))
-        response = error(
-            503,
+        if verification.signed is not None:
+            # The sender will retry with the same webhook id; let it through.
+            await gateway.replays.forget(project.id, verification.signed.webhook_id)
+        return unavailable(
+            settings,
+            inbox_id,
             "broker_unavailable",
             "the message could not be stored; send it again later",
-            inbox_id=inbox_id,
         )
-        response.headers["Retry-After"] = str(settings.inbox_retry_after_s)
-        return response
     metrics.PRODUCE_DURATION.observe(time.perf_counter() - produce_started)
     metrics.ACCEPTED_BYTES.inc(len(raw))
     log.info(

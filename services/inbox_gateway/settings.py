@@ -15,6 +15,9 @@ class GatewaySettings(KafkaSettings, PostgresSettings, LimitSettings, OpsSetting
     port: int = 8000
     inbox_ack_timeout_s: float = Field(default=5.0, gt=0)
     inbox_retry_after_s: int = Field(default=5, ge=1)
+    # How far a signed request's webhook-timestamp may be from the gateway's
+    # clock; also how long its webhook-id is remembered against replays.
+    inbox_hmac_tolerance_s: int = Field(default=300, ge=1)
     inbox_dropped_headers: frozenset[str] = frozenset(
         {
             "authorization",

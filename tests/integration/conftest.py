@@ -62,7 +62,10 @@ def referrals(platform: LocalStack) -> dict[str, Any]:
 
 @pytest.fixture
 def api(platform: LocalStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.api_url, timeout=10) as client:
+    """The API, as the local stack's site admin."""
+    with httpx.Client(
+        base_url=platform.api_url, headers=platform.auth_headers(), timeout=10
+    ) as client:
         yield client
 
 

@@ -105,7 +105,7 @@ def test_a_project_cannot_obtain_another_projects_credential(
     refused = httpx.put(
         f"{platform.api_url}/api/projects/borrower",
         content=BORROWER.encode(),
-        headers={"content-type": "application/yaml"},
+        headers={"content-type": "application/yaml", **platform.auth_headers()},
     )
     assert refused.status_code == 422
     assert "no credential named 'openmrs'" in refused.json()["problems"][0]
@@ -121,7 +121,7 @@ def test_deploy_keeps_a_masked_secret_and_refuses_one_never_stored(
     refused = httpx.put(
         f"{platform.api_url}/api/projects/masked-new",
         content=never.encode(),
-        headers={"content-type": "application/yaml"},
+        headers={"content-type": "application/yaml", **platform.auth_headers()},
     )
 
     assert stored["password"] == CANARY

@@ -105,7 +105,7 @@ def test_a_loop_of_flow_triggers_is_refused_at_deploy(platform: LocalStack) -> N
     response = httpx.put(
         f"{platform.api_url}/api/projects/loop",
         content=looping.encode(),
-        headers={"content-type": "application/yaml"},
+        headers={"content-type": "application/yaml", **platform.auth_headers()},
     )
     assert response.status_code == 422
     assert "notify -> notify form a loop" in response.json()["problems"][0]

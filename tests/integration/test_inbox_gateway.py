@@ -113,7 +113,12 @@ def lonely_gateway(
     apply_migrations(postgres_url)
     with connect(postgres_url, autocommit=True) as conn:
         deploy_project(
-            conn, vault.client(), "lonely", EXAMPLE.read_text(), "project.yaml"
+            conn,
+            vault.client(),
+            "lonely",
+            EXAMPLE.read_text(),
+            "project.yaml",
+            authorize=lambda *_: None,
         )
         inbox_id = conn.execute(
             "SELECT inbox_id FROM projects WHERE name = 'lonely'"

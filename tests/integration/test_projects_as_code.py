@@ -53,7 +53,16 @@ def test_deploy_prints_the_inbox_and_jobs(
     path = write(tmp_path, PROJECT.format(form="tally"))
 
     code = openfn(
-        ["deploy", str(path), "--project", "cli-demo", "--api", platform.api_url]
+        [
+            "deploy",
+            str(path),
+            "--project",
+            "cli-demo",
+            "--api",
+            platform.api_url,
+            "--token",
+            str(platform.admin_token),
+        ]
     )
 
     out = capsys.readouterr().out
@@ -70,13 +79,25 @@ def test_deploy_refuses_a_syntax_error_naming_file_job_and_line(
     path = write(tmp_path, broken)
 
     code = openfn(
-        ["deploy", str(path), "--project", "broken", "--api", platform.api_url]
+        [
+            "deploy",
+            str(path),
+            "--project",
+            "broken",
+            "--api",
+            platform.api_url,
+            "--token",
+            str(platform.admin_token),
+        ]
     )
 
     err = capsys.readouterr().err
     assert code == 1
     assert "project.yaml:6: job 'tally'" in err
-    assert httpx.get(f"{platform.api_url}/api/projects/broken").status_code == 404
+    missing = httpx.get(
+        f"{platform.api_url}/api/projects/broken", headers=platform.auth_headers()
+    )
+    assert missing.status_code == 404
 
 
 def test_deploy_refuses_invalid_yaml_and_unknown_adaptors(platform: LocalStack) -> None:
@@ -84,7 +105,7 @@ def test_deploy_refuses_invalid_yaml_and_unknown_adaptors(platform: LocalStack) 
         return httpx.put(
             f"{platform.api_url}/api/projects/refused",
             content=text.encode(),
-            headers={"content-type": "application/yaml"},
+            headers={"content-type": "application/yaml", **platform.auth_headers()},
         )
 
     invalid = put("jobs: [")

@@ -423,7 +423,7 @@ def test_the_cli_reruns_reprocesses_and_runs_now(
     posted = httpx.post(project["inbox_url"], json={"kind": "visit"}).json()
     receipt = settled_receipt(api, posted["message_id"], runs=2)
     failed = next(r for r in receipt["runs"] if r["status"] == "failed")
-    cli = ["--api", platform.api_url]
+    cli = ["--api", platform.api_url, "--token", str(platform.admin_token)]
 
     refused = openfn(["rerun", failed["id"], *cli])
     refused_err = capsys.readouterr().err

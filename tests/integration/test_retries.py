@@ -80,11 +80,10 @@ def test_a_job_that_opted_in_is_retried_then_dead_lettered_and_can_be_redriven(
     assert (retry["origin"], retry["attempt"], retry["exit_code"]) == ("retry", 2, 1)
     assert [(d["run_id"], d["attempts"]) for d in letters] == [(retry["id"], 2)]
 
-    assert (
-        openfn(["dead-letters", "--project", project, "--api", platform.api_url]) == 0
-    )
+    cli = ["--api", platform.api_url, "--token", str(platform.admin_token)]
+    assert openfn(["dead-letters", "--project", project, *cli]) == 0
     assert retry["id"] in capsys.readouterr().out
-    assert openfn(["redrive", retry["id"], "--api", platform.api_url]) == 0
+    assert openfn(["redrive", retry["id"], *cli]) == 0
     redriven_id = capsys.readouterr().out.split()[1]
     assert eventually(lambda: finished(api, redriven_id))["origin"] == "rerun"
     assert api.get("/api/dead-letters", params={"project": project}).json() == []

@@ -128,7 +128,9 @@ def deploy(
     last tick in the same transaction, so no scheduler sees them without it."""
     name = f"sched-{uuid4().hex[:8]}"
     with connect(url, autocommit=True) as conn, conn.transaction():
-        project_id, _ = deploy_project(conn, vault.client(), name, text, "p.yaml")
+        project_id, _ = deploy_project(
+            conn, vault.client(), name, text, "p.yaml", authorize=lambda *_: None
+        )
         if last_tick is not None:
             conn.execute(
                 "INSERT INTO cron_state (trigger_id, last_tick) SELECT id, %s"

@@ -1,0 +1,132 @@
+"""HTTP routes for users and their API tokens: who you are, new users, tokens.
+
+A token's secret is answered once, when it is issued; listings show its id,
+name and times only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from psycopg import Connection
+from psycopg_pool import ConnectionPool
+
+from services.api.access import CurrentUser
+from services.api.http_errors import NotFoundError, api_error
+from services.api.schemas import (
+    ErrorBody,
+    MeOut,
+    TokenIn,
+    TokenIssued,
+    TokenOut,
+    UserIn,
+    UserOut,
+)
+from shared.auth import User, UserExistsError, create_token, create_user, find_user
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No valid API token."},
+    403: {"model": ErrorBody, "description": "Site admins only."},
+    404: {"model": ErrorBody, "description": "No such user or token of yours."},
+    409: {"model": ErrorBody, "description": "The username is taken."},
+}
+
+
+def _require_site_admin(user: User, action: str) -> None:
+    if not user.is_admin:
+        raise api_error(403, "forbidden", f"only site admins may {action}")
+
+
+def user_routes(pool: ConnectionPool[Connection[Any]]) -> APIRouter:
+    """The routes of users and tokens, reading and writing through ``pool``."""
+    router = APIRouter()
+
+    @router.get("/api/me", response_model=MeOut, responses=_ERRORS)
+    def me(user: CurrentUser) -> MeOut:
+        """You, and your role in each project you collaborate on."""
+        with pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT p.name AS project, m.role FROM project_members m"
+                " JOIN projects p ON p.id = m.project_id"
+                " WHERE m.user_id = %s ORDER BY p.name",
+                (user.id,),
+            ).fetchall()
+        return MeOut(
+            id=user.id, username=user.username, is_admin=user.is_admin, projects=rows
+        )
+
+    @router.post(
+        "/api/users", status_code=201, response_model=UserOut, responses=_ERRORS
+    )
+    def add_user(body: UserIn, user: CurrentUser) -> UserOut:
+        """Add a user (site admins only); give them a token with POST /api/tokens."""
+        _require_site_admin(user, "add users")
+        with pool.connection() as conn:
+            try:
+                added = create_user(conn, body.username, is_admin=body.is_admin)
+            except UserExistsError as exc:
+                raise api_error(
+                    409, "user_exists", str(exc), username=body.username
+                ) from exc
+        log.info("user.created", username=added.username, by=user.username)
+        return UserOut(id=added.id, username=added.username, is_admin=added.is_admin)
+
+    @router.post(
+        "/api/tokens", status_code=201, response_model=TokenIssued, responses=_ERRORS
+    )
+    def issue_token(body: TokenIn, user: CurrentUser) -> TokenIssued:
+        """Issue a token: the answer is the only time its secret is shown."""
+        with pool.connection() as conn:
+            owner = user
+            if body.username is not None and body.username != user.username:
+                _require_site_admin(user, "issue tokens for other users")
+                found = find_user(conn, body.username)
+                if found is None:
+                    raise NotFoundError("user", body.username)
+                owner = found
+            issued = create_token(conn, owner.id, body.name)
+        log.info(
+            "token.issued", token_id=issued.id, user=owner.username, by=user.username
+        )
+        return TokenIssued(
+            id=issued.id,
+            name=issued.name,
+            username=owner.username,
+            token=issued.token,
+            created_at=issued.created_at,
+        )
+
+    @router.get("/api/tokens", response_model=list[TokenOut], responses=_ERRORS)
+    def list_tokens(user: CurrentUser) -> list[TokenOut]:
+        """Your tokens, oldest first, without their secrets."""
+        with pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, name, created_at, last_used_at FROM api_tokens"
+                " WHERE user_id = %s ORDER BY created_at, id",
+                (user.id,),
+            ).fetchall()
+        return [TokenOut.model_validate(row) for row in rows]
+
+    @router.delete(
+        "/api/tokens/{token_id}",
+        status_code=204,
+        response_class=Response,
+        responses=_ERRORS,
+    )
+    def revoke_token(token_id: str, user: CurrentUser) -> None:
+        """Revoke one of your tokens (site admins: anyone's); it stops working now."""
+        with pool.connection() as conn:
+            row = conn.execute(
+                "DELETE FROM api_tokens WHERE id = %s"
+                " AND (user_id = %s OR %s) RETURNING id",
+                (token_id, user.id, user.is_admin),
+            ).fetchone()
+        if row is None:
+            raise NotFoundError("token", token_id)
+        log.info("token.revoked", token_id=token_id, by=user.username)
+
+    return router

@@ -1,0 +1,202 @@
+"""Inboxes with credentials let in only senders that prove who they are."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+
+from devstack.stack import LocalStack
+from services.inbox_gateway.replays import ReplayGuard
+from shared.db import connect
+from shared.inbox_auth import (
+    create_api_key,
+    create_basic_credential,
+    create_hmac_secret,
+    parse_hmac_secret,
+    revoke,
+    sign,
+)
+from tests.integration.conftest import EXAMPLE, Inbox, eventually
+
+pytestmark = pytest.mark.integration
+
+SURVEY = b'{"form": "survey"}'
+JSON = {"content-type": "application/json"}
+
+
+class SecuredProject:
+    """A freshly deployed project, its inbox and a database connection."""
+
+    def __init__(self, project_id: UUID, inbox: Inbox, database_url: str) -> None:
+        self.id = project_id
+        self.inbox = inbox
+        self.database_url = database_url
+
+    def post(self, headers: dict[str, str] | None = None, **kwargs: Any) -> int:
+        response = self.inbox.post(
+            content=SURVEY, headers={**JSON, **(headers or {})}, **kwargs
+        )
+        return response.status_code
+
+    def wait_for(self, status: int, **kwargs: Any) -> None:
+        """Post until the gateway answers ``status``: it has reloaded."""
+        eventually(lambda: True if self.post(**kwargs) == status else None, 10)
+
+
+@pytest.fixture
+def project(
+    platform: LocalStack, postgres_url: str, tmp_path: Path
+) -> Iterator[SecuredProject]:
+    name = f"inbox-auth-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "project.yaml"
+    path.write_text(EXAMPLE.read_text())
+    deployed = platform.deploy(path, name)
+    with connect(postgres_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT id FROM projects WHERE name = %s", (name,)
+        ).fetchone()
+    assert row is not None
+    with httpx.Client(timeout=30) as client:
+        yield SecuredProject(
+            row["id"], Inbox(client, deployed["inbox_url"]), postgres_url
+        )
+
+
+def signed(
+    secret: str, webhook_id: str, timestamp_s: int | None = None
+) -> dict[str, str]:
+    timestamp_s = int(time.time()) if timestamp_s is None else timestamp_s
+    signature = sign(parse_hmac_secret(secret), webhook_id, timestamp_s, SURVEY)
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp_s),
+        "webhook-signature": signature,
+    }
+
+
+def test_an_api_key_lets_messages_in(project: SecuredProject) -> None:
+    with connect(project.database_url, autocommit=True) as conn:
+        key = create_api_key(conn, project.id, "commcare").secret
+    project.wait_for(401)
+
+    missing = project.inbox.post(content=SURVEY, headers=JSON)
+    wrong = project.inbox.post(content=SURVEY, headers={**JSON, "x-api-key": "nope"})
+
+    assert project.post({"x-api-key": key}) == 202
+    assert missing.json()["code"] == "unauthenticated"
+    assert "www-authenticate" not in missing.headers
+    assert wrong.status_code == 404
+    assert wrong.json()["code"] == "inbox_not_found"
+
+
+def test_http_basic_lets_messages_in(project: SecuredProject) -> None:
+    with connect(project.database_url, autocommit=True) as conn:
+        password = create_basic_credential(conn, project.id, "dhis2").secret
+    project.wait_for(401)
+
+    missing = project.inbox.post(content=SURVEY, headers=JSON)
+
+    assert project.post(auth=("dhis2", password)) == 202
+    assert missing.headers["www-authenticate"] == 'Basic realm="inbox"'
+    assert project.post(auth=("dhis2", password + "x")) == 404
+    assert project.post(auth=("openmrs", password)) == 404
+
+
+def test_a_signed_request_is_let_in_once(project: SecuredProject) -> None:
+    with connect(project.database_url, autocommit=True) as conn:
+        secret = create_hmac_secret(conn, project.id, "salesforce").secret
+    project.wait_for(401)
+    first = signed(secret, f"msg_{uuid.uuid4().hex}")
+
+    assert project.post(first) == 202
+    assert project.post(first) == 404
+    assert project.post(signed(secret, f"msg_{uuid.uuid4().hex}")) == 202
+
+
+def test_a_signature_outside_the_tolerance_or_with_another_secret_is_404(
+    project: SecuredProject,
+) -> None:
+    with connect(project.database_url, autocommit=True) as conn:
+        secret = create_hmac_secret(conn, project.id, "salesforce").secret
+    project.wait_for(401)
+    other = "whsec_" + base64.b64encode(b"not the project's key").decode()
+    stale_s = int(time.time()) - 301
+
+    assert project.post(signed(secret, "msg_stale", stale_s)) == 404
+    assert project.post(signed(other, "msg_other")) == 404
+    assert project.post(signed(secret, "msg_fresh")) == 202
+
+
+def test_two_live_keys_both_work_until_one_is_revoked(project: SecuredProject) -> None:
+    with connect(project.database_url, autocommit=True) as conn:
+        old = create_api_key(conn, project.id, "2024")
+        new = create_api_key(conn, project.id, "2025")
+    project.wait_for(401)
+
+    assert project.post({"x-api-key": old.secret}) == 202
+    assert project.post({"x-api-key": new.secret}) == 202
+    with connect(project.database_url, autocommit=True) as conn:
+        assert revoke(conn, old.id)
+        assert not revoke(conn, old.id)
+    project.wait_for(404, headers={"x-api-key": old.secret})
+    assert project.post({"x-api-key": new.secret}) == 202
+
+
+def test_revoking_every_credential_opens_the_inbox_again(
+    project: SecuredProject,
+) -> None:
+    with connect(project.database_url, autocommit=True) as conn:
+        key = create_api_key(conn, project.id, "commcare")
+    project.wait_for(401)
+    with connect(project.database_url, autocommit=True) as conn:
+        revoke(conn, key.id)
+    project.wait_for(202)
+
+
+def test_other_inboxes_stay_open_while_one_is_probed(
+    project: SecuredProject, inbox: Inbox
+) -> None:
+    with connect(project.database_url, autocommit=True) as conn:
+        create_api_key(conn, project.id, "commcare")
+    project.wait_for(401)
+
+    for attempt in range(50):
+        assert project.post({"x-api-key": f"guess-{attempt}"}) == 404
+        assert inbox.post(content=SURVEY, headers=JSON).status_code == 202
+
+
+def test_replay_records_are_shared_and_expire(
+    project: SecuredProject,
+) -> None:
+    async def scenario() -> list[bool]:
+        guards = [ReplayGuard(project.database_url, 2, 5, 0).open() for _ in range(2)]
+        try:
+            later_s = time.time() + 60
+            return [
+                await guards[0].remember(project.id, "msg_a", later_s),
+                await guards[1].remember(project.id, "msg_a", later_s),
+                await guards[1].remember(project.id, "msg_b", time.time() - 1),
+                await guards[0].remember(project.id, "msg_b", later_s),
+                await _forgotten_then_remembered(guards[0], project.id, later_s),
+            ]
+        finally:
+            for guard in guards:
+                guard.close()
+
+    assert asyncio.run(scenario()) == [True, False, True, True, True]
+
+
+async def _forgotten_then_remembered(
+    guard: ReplayGuard, project_id: UUID, until_s: float
+) -> bool:
+    await guard.forget(project_id, "msg_a")
+    return await guard.remember(project_id, "msg_a", until_s)

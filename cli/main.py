@@ -16,6 +16,7 @@ from cli.auth import (
     add_token_argument,
     auth_headers,
 )
+from cli.credentials import add_credential_commands
 from cli.dev import run_dev
 from cli.run import add_run_command
 from cli.runs import add_run_commands
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_command(commands)
     add_run_commands(commands, api_url)
+    add_credential_commands(commands, api_url)
     add_admin_commands(commands)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(
         func=migrate

@@ -34,7 +34,7 @@ def _filters(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     }
 
 
-def _refused(response: httpx.Response) -> int:
+def print_refusal(response: httpx.Response) -> int:
     """Print an error answer; the exit code it stands for."""
     try:
         body = response.json()
@@ -58,7 +58,7 @@ def _call(args: argparse.Namespace, path: str, body: Any = None) -> Any:
         print(f"openfn: the API at {args.api} is not reachable: {exc}", file=sys.stderr)
         return 3
     if response.status_code != 202:
-        return _refused(response)
+        return print_refusal(response)
     return response.json()
 
 
@@ -141,7 +141,7 @@ def dead_letters(args: argparse.Namespace) -> int:
         print(f"openfn: the API at {args.api} is not reachable: {exc}", file=sys.stderr)
         return 3
     if response.status_code != 200:
-        return _refused(response)
+        return print_refusal(response)
     letters = response.json()
     for letter in letters:
         redriven = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from http import HTTPStatus
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,11 +12,13 @@ from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg import Connection
+from psycopg import Connection, DataError
 from psycopg_pool import ConnectionPool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.api import queries
 from services.api.access import CurrentUser, require_project, require_role
+from services.api.audit_routes import audit_routes
 from services.api.collaborator_routes import collaborator_routes
 from services.api.collaborators import add_collaborator
 from services.api.credential_routes import credential_routes
@@ -92,13 +95,15 @@ def create_app(
             triggers=queries.project_triggers(conn, row["id"]),
         )
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        detail = (
-            exc.detail
-            if isinstance(exc.detail, dict)
-            else {"code": "error", "message": str(exc.detail)}
-        )
+    # Starlette's class, so the framework's own refusals (an unparsable body,
+    # an unknown path or method) get the one error shape too.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(
+        _request: Request, exc: StarletteHTTPException
+    ) -> JSONResponse:
+        detail: Any = exc.detail
+        if not isinstance(detail, dict):
+            detail = {"code": to_error_code(exc.status_code), "message": str(detail)}
         return JSONResponse(detail, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
@@ -111,6 +116,26 @@ def create_app(
                 "code": "invalid_request",
                 "message": "the request is not valid",
                 "problems": problems,
+            },
+            status_code=422,
+        )
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> JSONResponse:
+        # PostgreSQL refused a value the request carried (a NUL byte, a
+        # number out of range): the caller's mistake, so a 422, but logged in
+        # case a route should have validated it first.
+        log.warning(
+            "request.value_refused",
+            path=request.url.path,
+            sqlstate=exc.sqlstate,
+            error=str(exc),
+        )
+        return JSONResponse(
+            {
+                "code": "invalid_value",
+                "message": "a value in the request cannot be stored",
+                "problems": [exc.diag.message_primary or str(exc)],
             },
             status_code=422,
         )
@@ -194,7 +219,7 @@ def create_app(
         with connection() as conn:
             try:
                 project_id, created = deploy_project(
-                    conn, vault, name, text, filename, authorize
+                    conn, vault, name, text, filename, authorize, actor=user.username
                 )
             except VaultUnavailableError as exc:
                 raise HTTPException(
@@ -287,4 +312,13 @@ def create_app(
     app.include_router(run_routes(settings, pool, producer))
     app.include_router(dead_letter_routes(settings, pool, producer))
     app.include_router(history_routes(settings, pool))
+    app.include_router(audit_routes(pool))
     return app
+
+
+def to_error_code(status: int) -> str:
+    """An error code from an HTTP status: 405 gives ``method_not_allowed``."""
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "error"

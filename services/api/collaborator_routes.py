@@ -14,6 +14,7 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from services.api.access import CurrentUser, require_project
+from services.api.audit import record_audit
 from services.api.collaborators import (
     add_collaborator,
     collaborator_role,
@@ -96,7 +97,19 @@ def collaborator_routes(
             project = require_project(conn, user, name, Role.ADMIN)
             target = _require_user(conn, username)
             refuse_owner_change(conn, project, target)
-            add_collaborator(conn, project["id"], target.id, Role(body.role))
+            with conn.transaction():
+                previous = collaborator_role(conn, project["id"], target.id)
+                add_collaborator(conn, project["id"], target.id, Role(body.role))
+                record_audit(
+                    conn,
+                    user.username,
+                    "collaborator.added"
+                    if previous is None
+                    else "collaborator.changed",
+                    project["id"],
+                    username,
+                    {"role": body.role, "previous_role": previous},
+                )
             log.info(
                 "collaborator.set",
                 project=name,
@@ -118,8 +131,12 @@ def collaborator_routes(
             project = require_project(conn, user, name, Role.ADMIN)
             target = _require_user(conn, username)
             refuse_owner_change(conn, project, target)
-            if not remove_collaborator(conn, project["id"], target.id):
-                raise NotFoundError("collaborator", username)
+            with conn.transaction():
+                if not remove_collaborator(conn, project["id"], target.id):
+                    raise NotFoundError("collaborator", username)
+                record_audit(
+                    conn, user.username, "collaborator.removed", project["id"], username
+                )
         log.info(
             "collaborator.removed", project=name, username=username, by=user.username
         )
@@ -136,7 +153,15 @@ def collaborator_routes(
         with pool.connection() as conn:
             project = require_project(conn, user, name, Role.OWNER)
             target = _require_user(conn, body.username)
-            transfer_ownership(conn, project["id"], target.id)
+            with conn.transaction():
+                transfer_ownership(conn, project["id"], target.id)
+                record_audit(
+                    conn,
+                    user.username,
+                    "project.transferred",
+                    project["id"],
+                    target.username,
+                )
             log.info(
                 "project.transferred",
                 project=name,
@@ -159,7 +184,7 @@ def collaborator_routes(
         with pool.connection() as conn:
             project = require_project(conn, user, name, Role.OWNER)
             try:
-                delete_project(conn, vault, project["id"])
+                delete_project(conn, vault, project["id"], user.username, name)
             except VaultUnavailableError as exc:
                 raise api_error(
                     503,

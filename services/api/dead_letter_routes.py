@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool
 
 from services.api import queries
 from services.api.access import CurrentUser, require_project, require_role
+from services.api.audit import record_audit
 from services.api.http_errors import NotFoundError, api_error
 from services.api.reruns import (
     GateClosedError,
@@ -119,7 +120,7 @@ def dead_letter_routes(
                 "the broker did not acknowledge; ask again later",
                 headers={"Retry-After": str(settings.api_retry_after_s)},
             ) from exc
-        await run_in_threadpool(mark_redriven, run_id, request.run_id)
+        await run_in_threadpool(mark_redriven, user, run_id, request)
         log.info(
             "dead_letter.redriven", run_id=str(run_id), new_run_id=str(request.run_id)
         )
@@ -158,12 +159,20 @@ def dead_letter_routes(
                     run_id=str(run_id),
                 ) from exc
 
-    def mark_redriven(run_id: UUID, new_run_id: UUID) -> None:
-        with pool.connection() as conn:
+    def mark_redriven(user: User, run_id: UUID, request: RunRequest) -> None:
+        with pool.connection() as conn, conn.transaction():
             conn.execute(
                 "UPDATE dead_letters SET redriven_at = now(), redriven_as = %s"
                 " WHERE run_id = %s",
-                (new_run_id, run_id),
+                (request.run_id, run_id),
+            )
+            record_audit(
+                conn,
+                user.username,
+                "dead_letter.redriven",
+                request.project_id,
+                str(run_id),
+                {"run_id": str(request.run_id), "job": request.job.name},
             )
 
     return router

@@ -13,6 +13,7 @@ import yaml
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
+from services.api.audit import record_audit
 from shared.adaptors import load_adaptor
 from shared.db.connection import DEPLOY_CHANNEL
 from shared.errors import InvalidProjectError, PlatformError
@@ -45,11 +46,16 @@ def job_version(job: JobDocument) -> str:
 
 def sets_credentials(document: ProjectDocument) -> bool:
     """Whether a document writes credential values, rather than keeping them."""
-    return any(
-        value != MASK
-        for body in document.credentials.values()
-        for value in body.values()
-    )
+    return bool(_credentials_set(document))
+
+
+def _credentials_set(document: ProjectDocument) -> set[str]:
+    """The credentials a document gives a value to, not just the mask."""
+    return {
+        name
+        for name, body in document.credentials.items()
+        if any(value != MASK for value in body.values())
+    }
 
 
 def deploy_project(
@@ -59,13 +65,15 @@ def deploy_project(
     text: str,
     filename: str,
     authorize: Authorize,
+    *,
+    actor: str,
 ) -> tuple[UUID, bool]:
     """Create or update project ``name`` from project.yaml text.
 
     Returns the project id and whether it was created. Jobs and triggers that
     the document no longer names are removed; ids of the rest are kept.
     ``authorize`` decides, before anything but the project row is written,
-    whether the caller may deploy.
+    whether the caller may deploy; the audit log names ``actor`` as the deployer.
     """
     document = parse_project(text, filename)
     if document.name is not None and document.name != name:
@@ -76,17 +84,30 @@ def deploy_project(
     with conn.transaction():
         # The upsert locks the project's row, so two first deploys of one
         # name cannot both see themselves as its creator.
-        project_id, created = _upsert_project(conn, name, document.timezone)
+        project_id, revision = _upsert_project(conn, name, document.timezone)
+        created = revision == 1
         authorize(conn, project_id, created, document)
         _check_credentials(conn, project_id, document, filename)
         # Written before the rows commit: a job never names a credential
         # that Vault does not hold yet.
-        _store_credentials(conn, vault, project_id, document, filename)
+        _store_credentials(conn, vault, project_id, document, filename, actor)
         _replace_triggers(conn, project_id, document)
         _replace_jobs(conn, project_id, document)
         conn.execute(
             "INSERT INTO deployments (project_id, document) VALUES (%s, %s)",
             (project_id, text),
+        )
+        record_audit(
+            conn,
+            actor,
+            "project.deployed",
+            project_id,
+            name,
+            {
+                "created": created,
+                "revision": revision,
+                "credentials_set": sorted(_credentials_set(document)),
+            },
         )
         conn.execute("SELECT pg_notify(%s, %s)", (DEPLOY_CHANNEL, str(project_id)))
     return project_id, created
@@ -94,7 +115,7 @@ def deploy_project(
 
 def _upsert_project(
     conn: Connection[Any], name: str, timezone: str
-) -> tuple[UUID, bool]:
+) -> tuple[UUID, int]:
     row = conn.execute(
         "INSERT INTO projects (id, name, inbox_id, timezone) VALUES (%s, %s, %s, %s)"
         " ON CONFLICT (name) DO UPDATE"
@@ -104,7 +125,7 @@ def _upsert_project(
         (uuid.uuid4(), name, uuid.uuid4(), timezone),
     ).fetchone()
     assert row is not None  # RETURNING always yields the row
-    return row["id"], row["revision"] == 1
+    return row["id"], row["revision"]
 
 
 def _replace_triggers(
@@ -204,6 +225,7 @@ def _store_credentials(
     project_id: UUID,
     document: ProjectDocument,
     filename: str,
+    actor: str,
 ) -> None:
     """Write credential bodies to Vault; a masked value keeps the stored one."""
     bodies: dict[str, dict[str, Any]] = {}
@@ -223,10 +245,11 @@ def _store_credentials(
     for name, body in bodies.items():
         vault.write_credential(project_id, name, body)
         conn.execute(
-            "INSERT INTO credentials (project_id, name, fields) VALUES (%s, %s, %s)"
-            " ON CONFLICT (project_id, name)"
-            " DO UPDATE SET fields = EXCLUDED.fields, updated_at = now()",
-            (project_id, name, sorted(body)),
+            "INSERT INTO credentials (project_id, name, fields, updated_by)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (project_id, name)"
+            " DO UPDATE SET fields = EXCLUDED.fields, updated_at = now(),"
+            " updated_by = EXCLUDED.updated_by",
+            (project_id, name, sorted(body), actor),
         )
 
 

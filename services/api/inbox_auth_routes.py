@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
 from services.api.access import CurrentUser, require_project
+from services.api.audit import record_audit
 from services.api.http_errors import NotFoundError
 from services.api.schemas import ErrorBody
 from shared.auth import Role
@@ -80,12 +81,21 @@ def inbox_auth_routes(pool: ConnectionPool[Connection[Any]]) -> APIRouter:
         """Create an inbox credential; its secret is in this answer only."""
         with pool.connection() as conn:
             project = require_project(conn, user, name, Role.ADMIN)
-            if new.kind == "api_key":
-                issued = create_api_key(conn, project["id"], new.name)
-            elif new.kind == "basic":
-                issued = create_basic_credential(conn, project["id"], new.name)
-            else:
-                issued = create_hmac_secret(conn, project["id"], new.name)
+            with conn.transaction():
+                if new.kind == "api_key":
+                    issued = create_api_key(conn, project["id"], new.name)
+                elif new.kind == "basic":
+                    issued = create_basic_credential(conn, project["id"], new.name)
+                else:
+                    issued = create_hmac_secret(conn, project["id"], new.name)
+                record_audit(
+                    conn,
+                    user.username,
+                    "inbox_credential.created",
+                    project["id"],
+                    str(issued.id),
+                    {"kind": new.kind, "name": new.name},
+                )
         log.info(
             "inbox_credential.created",
             project=name,
@@ -128,8 +138,16 @@ def inbox_auth_routes(pool: ConnectionPool[Connection[Any]]) -> APIRouter:
                 " AND revoked_at IS NULL",
                 (credential_id, project["id"]),
             ).fetchone()
-            if owned is None or not revoke(conn, credential_id):
-                raise NotFoundError("inbox_credential", credential_id)
+            with conn.transaction():
+                if owned is None or not revoke(conn, credential_id):
+                    raise NotFoundError("inbox_credential", credential_id)
+                record_audit(
+                    conn,
+                    user.username,
+                    "inbox_credential.revoked",
+                    project["id"],
+                    str(credential_id),
+                )
         log.info(
             "inbox_credential.revoked",
             project=name,

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from psycopg import Connection
 
+from services.api.audit import record_audit
 from shared.db.connection import DEPLOY_CHANNEL
 from shared.vault import VaultClient
 
@@ -31,8 +32,12 @@ _OWNED_ROWS = (
 )
 
 
-def delete_project(conn: Connection[Any], vault: VaultClient, project_id: UUID) -> None:
+def delete_project(
+    conn: Connection[Any], vault: VaultClient, project_id: UUID, actor: str, name: str
+) -> None:
     """Delete a project, its history and its credentials in Vault.
+
+    The audit log keeps the project's events and gains one naming ``actor``.
 
     Running services stop matching its messages at their next catalog reload.
     Raises ``VaultUnavailableError``, with the project kept, if Vault fails.
@@ -51,6 +56,14 @@ def delete_project(conn: Connection[Any], vault: VaultClient, project_id: UUID) 
         # The deployment counter is what the gateway and dispatcher poll.
         conn.execute("INSERT INTO deployments (project_id, document) VALUES (NULL, '')")
         conn.execute("SELECT pg_notify(%s, %s)", (DEPLOY_CHANNEL, str(project_id)))
+        record_audit(
+            conn,
+            actor,
+            "project.deleted",
+            project_id,
+            name,
+            {"credentials": credentials},
+        )
         # Last, so that a Vault outage rolls everything back and the delete
         # can simply be asked for again.
         for name in credentials:

@@ -1,8 +1,9 @@
 """HTTP routes that start runs: re-run, bulk re-run, reprocess and run now.
 
 Each plans its runs in the database (where the 10-second gate is) on a worker
-thread, then writes them to the broker and answers ``202`` once the broker
-has acknowledged them, or ``503`` with ``Retry-After`` when it has not.
+thread and records who asked in the audit log, then writes them to the broker
+and answers ``202`` once the broker has acknowledged them, or ``503`` with
+``Retry-After`` when it has not.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from psycopg_pool import ConnectionPool
 
 from services.api import queries
 from services.api.access import CurrentUser, require_project, require_role
+from services.api.audit import record_audit
 from services.api.http_errors import NotFoundError, api_error
 from services.api.reprocessing import UnreplayableMessageError, reprocessed_message
 from services.api.reruns import (
@@ -148,7 +150,17 @@ def run_routes(
                 raise missing
             require_role(conn, user, run["project_id"], Role.EDITOR, missing)
             try:
-                return plan_rerun(conn, run, window_s, datetime.now(UTC))
+                with conn.transaction():
+                    request = plan_rerun(conn, run, window_s, datetime.now(UTC))
+                    record_audit(
+                        conn,
+                        user.username,
+                        "run.rerun_requested",
+                        request.project_id,
+                        str(run_id),
+                        {"run_id": str(request.run_id), "job": request.job.name},
+                    )
+                    return request
             except RunNotPossibleError as exc:
                 raise api_error(409, exc.code, exc.message, run_id=str(run_id)) from exc
             except GateClosedError as exc:
@@ -220,7 +232,22 @@ def run_routes(
                 until,
                 filters.limit,
             )
-            return plan_bulk_rerun(conn, runs, window_s, now)
+            plan = plan_bulk_rerun(conn, runs, window_s, now)
+            # Not in the gates' transaction: holding every pair's gate lock
+            # until the last one passes could deadlock two bulk re-runs.
+            record_audit(
+                conn,
+                user.username,
+                "runs.rerun_requested",
+                project["id"],
+                name,
+                {
+                    "count": len(plan.requests),
+                    "run_ids": [str(r.run_id) for r in plan.requests],
+                    "filters": filters.model_dump(mode="json", exclude_none=True),
+                },
+            )
+            return plan
 
     @router.post(
         "/api/projects/{name}/messages/reprocess",
@@ -268,9 +295,22 @@ def run_routes(
                 message_ids=sorted(str(message_id) for message_id in missing),
             )
         try:
-            return [reprocessed_message(row, revision, uuid4()) for row in rows]
+            messages = [reprocessed_message(row, revision, uuid4()) for row in rows]
         except UnreplayableMessageError as exc:
             raise api_error(409, "message_not_reprocessable", str(exc)) from exc
+        with pool.connection() as conn:
+            record_audit(
+                conn,
+                user.username,
+                "messages.reprocess_requested",
+                project["id"],
+                name,
+                {
+                    "count": len(messages),
+                    "message_ids": [str(row["id"]) for row in rows],
+                },
+            )
+        return messages
 
     @router.post(
         "/api/projects/{name}/jobs/{job}/run",
@@ -293,10 +333,19 @@ def run_routes(
             if job is None:
                 raise NotFoundError("job", job_name)
             try:
-                return plan_run_now(
+                request = plan_run_now(
                     conn, job, settings.cron_state_max_bytes, datetime.now(UTC)
                 )
             except RunNotPossibleError as exc:
                 raise api_error(422, exc.code, exc.message, job=job_name) from exc
+            record_audit(
+                conn,
+                user.username,
+                "run.run_now_requested",
+                project["id"],
+                job_name,
+                {"run_id": str(request.run_id)},
+            )
+            return request
 
     return router

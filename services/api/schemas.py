@@ -309,3 +309,23 @@ class CredentialOut(BaseModel):
     name: str
     fields: list[str]
     updated_at: datetime
+    updated_by: str | None
+    """Who last wrote it; null for credentials written before this was kept."""
+
+
+class AuditEventOut(BaseModel):
+    """One change: who made it, what it was, and when."""
+
+    id: int
+    project_id: UUID | None
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any]
+    at: datetime
+
+
+class AuditPage(BaseModel):
+    events: list[AuditEventOut]
+    next_before: int | None
+    """Pass as ``before`` to read the next, older page; null on the last page."""

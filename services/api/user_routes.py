@@ -13,6 +13,7 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from services.api.access import CurrentUser
+from services.api.audit import record_audit
 from services.api.http_errors import NotFoundError, api_error
 from services.api.schemas import (
     ErrorBody,
@@ -67,7 +68,16 @@ def user_routes(pool: ConnectionPool[Connection[Any]]) -> APIRouter:
         _require_site_admin(user, "add users")
         with pool.connection() as conn:
             try:
-                added = create_user(conn, body.username, is_admin=body.is_admin)
+                with conn.transaction():
+                    added = create_user(conn, body.username, is_admin=body.is_admin)
+                    record_audit(
+                        conn,
+                        user.username,
+                        "user.created",
+                        None,
+                        added.username,
+                        {"is_admin": added.is_admin},
+                    )
             except UserExistsError as exc:
                 raise api_error(
                     409, "user_exists", str(exc), username=body.username
@@ -88,7 +98,16 @@ def user_routes(pool: ConnectionPool[Connection[Any]]) -> APIRouter:
                 if found is None:
                     raise NotFoundError("user", body.username)
                 owner = found
-            issued = create_token(conn, owner.id, body.name)
+            with conn.transaction():
+                issued = create_token(conn, owner.id, body.name)
+                record_audit(
+                    conn,
+                    user.username,
+                    "token.issued",
+                    None,
+                    issued.id,
+                    {"username": owner.username, "name": issued.name},
+                )
         log.info(
             "token.issued", token_id=issued.id, user=owner.username, by=user.username
         )
@@ -119,14 +138,23 @@ def user_routes(pool: ConnectionPool[Connection[Any]]) -> APIRouter:
     )
     def revoke_token(token_id: str, user: CurrentUser) -> None:
         """Revoke one of your tokens (site admins: anyone's); it stops working now."""
-        with pool.connection() as conn:
+        with pool.connection() as conn, conn.transaction():
             row = conn.execute(
-                "DELETE FROM api_tokens WHERE id = %s"
-                " AND (user_id = %s OR %s) RETURNING id",
+                "DELETE FROM api_tokens t USING users u WHERE t.id = %s"
+                " AND u.id = t.user_id AND (t.user_id = %s OR %s)"
+                " RETURNING u.username",
                 (token_id, user.id, user.is_admin),
             ).fetchone()
-        if row is None:
-            raise NotFoundError("token", token_id)
+            if row is None:
+                raise NotFoundError("token", token_id)
+            record_audit(
+                conn,
+                user.username,
+                "token.revoked",
+                None,
+                token_id,
+                {"username": row["username"]},
+            )
         log.info("token.revoked", token_id=token_id, by=user.username)
 
     return router

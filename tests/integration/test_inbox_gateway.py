@@ -119,6 +119,7 @@ def lonely_gateway(
             EXAMPLE.read_text(),
             "project.yaml",
             authorize=lambda *_: None,
+            actor="tests",
         )
         inbox_id = conn.execute(
             "SELECT inbox_id FROM projects WHERE name = 'lonely'"

@@ -129,7 +129,13 @@ def deploy(
     name = f"sched-{uuid4().hex[:8]}"
     with connect(url, autocommit=True) as conn, conn.transaction():
         project_id, _ = deploy_project(
-            conn, vault.client(), name, text, "p.yaml", authorize=lambda *_: None
+            conn,
+            vault.client(),
+            name,
+            text,
+            "p.yaml",
+            authorize=lambda *_: None,
+            actor="tests",
         )
         if last_tick is not None:
             conn.execute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from http import HTTPStatus
 from typing import Annotated, Any
 from uuid import UUID
@@ -11,6 +12,7 @@ from uuid import UUID
 from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from psycopg import Connection, DataError
 from psycopg_pool import ConnectionPool
@@ -313,7 +315,30 @@ def create_app(
     app.include_router(dead_letter_routes(settings, pool, producer))
     app.include_router(history_routes(settings, pool))
     app.include_router(audit_routes(pool))
+    # Replacing the method is FastAPI's documented way to adjust the document.
+    app.openapi = partial(_openapi_with_one_error_shape, app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_with_one_error_shape(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with request-validation errors in the API's one shape.
+
+    FastAPI documents its own ``{"detail": [...]}`` body for 422, but the
+    API's handler answers ``{"code", "message", "problems"}``.
+    """
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            routes=app.routes,
+        )
+        schemas = document.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in schemas:
+            schemas["HTTPValidationError"] = ErrorBody.model_json_schema()
+            schemas.pop("ValidationError", None)
+        app.openapi_schema = document
+    return app.openapi_schema
 
 
 def to_error_code(status: int) -> str:

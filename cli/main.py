@@ -72,6 +72,31 @@ def deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def export(args: argparse.Namespace) -> int:
+    """Write a deployed project as project.yaml; deploying it back changes nothing."""
+    try:
+        response = httpx.get(
+            f"{args.api.rstrip('/')}/api/projects/{args.project}/project.yaml",
+            headers=auth_headers(args),
+            timeout=30,
+        )
+    except httpx.TransportError as exc:
+        print(f"openfn: the API at {args.api} is not reachable: {exc}", file=sys.stderr)
+        return 3
+    if response.status_code != 200:
+        print(
+            f"openfn: {response.json().get('message', response.text)}", file=sys.stderr
+        )
+        if response.status_code == 401:
+            print(UNAUTHENTICATED_HINT, file=sys.stderr)
+        return 1
+    if args.output:
+        Path(args.output).write_text(response.text, encoding="utf-8")
+    else:
+        sys.stdout.write(response.text)
+    return 0
+
+
 def migrate(_args: argparse.Namespace) -> int:
     """Bring the database schema up to date."""
     settings = PostgresSettings()
@@ -123,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     dep.add_argument("--api", default=api_url)
     add_token_argument(dep)
     dep.set_defaults(func=deploy)
+
+    out = commands.add_parser(
+        "export", help="write a project as project.yaml, secrets as ******"
+    )
+    out.add_argument("--project", required=True)
+    out.add_argument("--output", help="file to write (default: standard output)")
+    out.add_argument("--api", default=api_url)
+    add_token_argument(out)
+    out.set_defaults(func=export)
 
     add_run_command(commands)
     add_run_commands(commands, api_url)

@@ -26,6 +26,7 @@ from services.api.collaborators import add_collaborator
 from services.api.credential_routes import credential_routes
 from services.api.dead_letter_routes import dead_letter_routes
 from services.api.deploy import deploy_project, sets_credentials
+from services.api.export import export_routes
 from services.api.history_routes import history_routes
 from services.api.http_errors import NotFoundError
 from services.api.inbox_auth_routes import inbox_auth_routes
@@ -311,6 +312,7 @@ def create_app(
     app.include_router(collaborator_routes(pool, vault))
     app.include_router(credential_routes(pool, vault))
     app.include_router(inbox_auth_routes(pool))
+    app.include_router(export_routes(pool))
     app.include_router(run_routes(settings, pool, producer))
     app.include_router(dead_letter_routes(settings, pool, producer))
     app.include_router(history_routes(settings, pool))

@@ -18,12 +18,11 @@ from psycopg_pool import ConnectionPool
 from services.api import queries
 from services.api.access import CurrentUser, require_project, require_role
 from services.api.audit import record_audit
-from services.api.http_errors import NotFoundError, api_error
+from services.api.http_errors import NotFoundError, api_error, rerun_refusal
 from services.api.reruns import (
     GateClosedError,
     RunNotPossibleError,
     plan_rerun,
-    whole_seconds,
 )
 from services.api.schemas import DeadLetterOut, ErrorBody, RunRequested
 from services.api.settings import ApiSettings
@@ -147,17 +146,8 @@ def dead_letter_routes(
                 return plan_rerun(
                     conn, run, settings.run_gate_window_s, datetime.now(UTC)
                 )
-            except RunNotPossibleError as exc:
-                raise api_error(409, exc.code, exc.message, run_id=str(run_id)) from exc
-            except GateClosedError as exc:
-                wait_s = whole_seconds(exc.retry_after_s)
-                raise api_error(
-                    429,
-                    "too_many_runs",
-                    str(exc),
-                    headers={"Retry-After": str(wait_s)},
-                    run_id=str(run_id),
-                ) from exc
+            except (RunNotPossibleError, GateClosedError) as exc:
+                raise rerun_refusal(exc, run_id) from exc
 
     def mark_redriven(user: User, run_id: UUID, request: RunRequest) -> None:
         with pool.connection() as conn, conn.transaction():

@@ -4,8 +4,11 @@ HTTPException and written by the application's handler."""
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from fastapi import HTTPException
+
+from services.api.reruns import GateClosedError, RunNotPossibleError, whole_seconds
 
 
 class NotFoundError(HTTPException):
@@ -27,4 +30,21 @@ def api_error(
     """An error answer with the ids it concerns beside ``code`` and ``message``."""
     return HTTPException(
         status, {"code": code, "message": message, **ids}, headers=headers
+    )
+
+
+def rerun_refusal(
+    exc: RunNotPossibleError | GateClosedError, run_id: UUID
+) -> HTTPException:
+    """The answer to a re-run (or redrive) the platform will not start now."""
+    if isinstance(exc, RunNotPossibleError):
+        return api_error(409, exc.code, exc.message, run_id=str(run_id))
+    wait_s = whole_seconds(exc.retry_after_s)
+    return api_error(
+        429,
+        "too_many_runs",
+        str(exc),
+        headers={"Retry-After": str(wait_s)},
+        run_id=str(run_id),
+        retry_after_s=wait_s,
     )

@@ -22,7 +22,7 @@ from psycopg_pool import ConnectionPool
 from services.api import queries
 from services.api.access import CurrentUser, require_project, require_role
 from services.api.audit import record_audit
-from services.api.http_errors import NotFoundError, api_error
+from services.api.http_errors import NotFoundError, api_error, rerun_refusal
 from services.api.reprocessing import UnreplayableMessageError, reprocessed_message
 from services.api.reruns import (
     BulkRerun,
@@ -161,18 +161,8 @@ def run_routes(
                         {"run_id": str(request.run_id), "job": request.job.name},
                     )
                     return request
-            except RunNotPossibleError as exc:
-                raise api_error(409, exc.code, exc.message, run_id=str(run_id)) from exc
-            except GateClosedError as exc:
-                wait_s = whole_seconds(exc.retry_after_s)
-                raise api_error(
-                    429,
-                    "too_many_runs",
-                    str(exc),
-                    headers={"Retry-After": str(wait_s)},
-                    run_id=str(run_id),
-                    retry_after_s=wait_s,
-                ) from exc
+            except (RunNotPossibleError, GateClosedError) as exc:
+                raise rerun_refusal(exc, run_id) from exc
 
     @router.post(
         "/api/projects/{name}/runs/rerun",

@@ -52,13 +52,13 @@ def pass_gate(
             "SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))",
             (f"{message_id}/{job_id}",),
         )
+        # Always one row: the pair's gate, or NULLs when it has none yet.
         row = conn.execute(
-            "SELECT run_id, opened_at, now() AS now FROM run_gate"
-            " WHERE message_id = %s AND job_id = %s",
+            "SELECT g.run_id, g.opened_at, now() AS now FROM (SELECT 1) AS one"
+            " LEFT JOIN run_gate g ON g.message_id = %s AND g.job_id = %s",
             (message_id, job_id),
         ).fetchone()
-        if row is None:
-            row = {"run_id": None, "opened_at": None, **_now(conn)}
+        assert row is not None
         verdict = judge(row["run_id"], row["opened_at"], run_id, row["now"], window_s)
         if verdict.allowed and row["run_id"] != run_id:
             conn.execute(
@@ -69,9 +69,3 @@ def pass_gate(
                 (message_id, job_id, run_id),
             )
     return verdict
-
-
-def _now(conn: Connection[Any]) -> dict[str, Any]:
-    row = conn.execute("SELECT now() AS now").fetchone()
-    assert row is not None  # SELECT now() always returns a row
-    return dict(row)

@@ -147,9 +147,7 @@ class Gateway:
     async def is_ready(self) -> bool:
         if time.monotonic() - self._ready_at < _READY_CACHE_S:
             return True
-        ready = self.catalog.is_loaded and await asyncio.to_thread(
-            self.producer.is_connected
-        )
+        ready = await asyncio.to_thread(self.is_ready_now)
         if ready:
             self._ready_at = time.monotonic()
         return ready

@@ -30,6 +30,7 @@ from services.api.export import export_routes
 from services.api.history_routes import history_routes
 from services.api.http_errors import NotFoundError
 from services.api.inbox_auth_routes import inbox_auth_routes
+from services.api.job_routes import job_routes
 from services.api.run_routes import run_routes
 from services.api.schemas import (
     ErrorBody,
@@ -312,6 +313,7 @@ def create_app(
     app.include_router(collaborator_routes(pool, vault))
     app.include_router(credential_routes(pool, vault))
     app.include_router(inbox_auth_routes(pool))
+    app.include_router(job_routes(pool, vault))
     app.include_router(export_routes(pool))
     app.include_router(run_routes(settings, pool, producer))
     app.include_router(dead_letter_routes(settings, pool, producer))

@@ -303,6 +303,14 @@ class TransferIn(BaseModel):
     username: str
 
 
+class JobEnabledIn(BaseModel):
+    """Whether a deployed job runs: false stops new runs of it, true resumes them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    enabled: bool
+
+
 class CredentialOut(BaseModel):
     """A credential as the API shows it: names, never values."""
 

@@ -8,16 +8,19 @@ call the API.
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from typing import Any
 
 from shared.auth import (
+    InvalidPasswordError,
     InvalidUsernameError,
     UserExistsError,
     create_token,
     create_user,
     find_user,
+    set_password,
 )
 from shared.db import connect
 from shared.settings import PostgresSettings
@@ -68,12 +71,39 @@ def create_admin_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def set_admin_password(args: argparse.Namespace) -> int:
+    """Set a user's console password straight in the database.
+
+    The password is read from standard input when it is not a terminal (one
+    line), otherwise asked for twice without echo.
+    """
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"new password for {args.username}: ")
+        if getpass.getpass("again: ") != password:
+            print("openfn: the two passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    with connect(_database_url(), autocommit=True) as conn:
+        user = find_user(conn, args.username)
+        if user is None:
+            print(f"openfn: no user {args.username}", file=sys.stderr)
+            return 1
+        try:
+            set_password(conn, user.id, password)
+        except InvalidPasswordError as exc:
+            print(f"openfn: {exc}", file=sys.stderr)
+            return 1
+    print(f"password of {user.username} set; their console sessions ended")
+    return 0
+
+
 def _database_url() -> str:
     return PostgresSettings().database_url.get_secret_value()
 
 
 def add_admin_commands(commands: Any) -> None:
-    """Add ``openfn admin create-user`` and ``create-token``.
+    """Add ``openfn admin create-user``, ``create-token`` and ``set-password``.
 
     Args:
         commands: The ``openfn`` parser's subparsers.
@@ -93,3 +123,9 @@ def add_admin_commands(commands: Any) -> None:
     token.add_argument("username", metavar="NAME")
     token.add_argument("--name", default="cli", help="what the token is for")
     token.set_defaults(func=create_admin_token)
+    password = actions.add_parser(
+        "set-password",
+        help="set a user's password for the console (read from stdin or asked)",
+    )
+    password.add_argument("username", metavar="NAME")
+    password.set_defaults(func=set_admin_password)

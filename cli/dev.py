@@ -64,6 +64,8 @@ def run_dev(args: argparse.Namespace) -> int:
 
 def print_welcome(stack: LocalStack, project: dict[str, object] | None) -> None:
     print()
+    print(f"  Console:    {stack.api_url}/console")
+    print(f"              sign in as admin, password {stack.admin_password}")
     print(f"  API:        {stack.api_url}   (OpenAPI: {stack.api_url}/docs)")
     print(f"  Gateway:    {stack.inbox_url}")
     print(f"  API token:  {stack.admin_token}   (user admin, a site admin)")

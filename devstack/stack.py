@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from devstack.kafka import start_broker
 from devstack.postgres import remove_data, start_postgres
 from devstack.processes import ManagedProcess, StackError, free_port
 from devstack.vault import AppRoleLogin, configure_vault, start_vault
-from shared.auth import create_token, create_user, find_user
+from shared.auth import create_token, create_user, find_user, set_password
 from shared.db import apply_migrations, connect
 from shared.kafka import ensure_topics
 from shared.settings import MiB
@@ -59,6 +60,8 @@ class LocalStack:
     servers: Servers | None = None
     admin_token: str | None = None
     """A site admin's API token, issued by ``prepare``."""
+    admin_password: str | None = None
+    """The site admin's console password, set afresh by ``prepare``."""
     ops_ports: dict[str, int] = field(default_factory=dict)
     _vault_logins: dict[str, AppRoleLogin] = field(default_factory=dict)
     _processes: list[ManagedProcess] = field(default_factory=list)
@@ -85,7 +88,7 @@ class LocalStack:
 
     def prepare(self) -> None:
         """Create the topics, bring the schema up to date, set up Vault's logins
-        and issue a site admin's API token."""
+        and issue a site admin's API token and console password."""
         servers = self._require_servers()
         self._vault_logins = configure_vault(servers.vault_address, servers.vault_token)
         topics = Topics.with_prefix(self.topic_prefix)
@@ -96,7 +99,7 @@ class LocalStack:
             replication_factor=1,
         )
         apply_migrations(servers.database_url)
-        self.admin_token = issue_admin_token(servers.database_url)
+        self.admin_token, self.admin_password = issue_admin_access(servers.database_url)
 
     def service_env(self) -> dict[str, str]:
         """The environment every service process starts with."""
@@ -218,10 +221,13 @@ class LocalStack:
         return self.servers
 
 
-def issue_admin_token(database_url: str) -> str:
-    """A new API token of the site admin ``admin``, created if missing."""
+def issue_admin_access(database_url: str) -> tuple[str, str]:
+    """A new API token and a new console password of the site admin ``admin``,
+    created if missing: ``(token, password)``."""
+    password = secrets.token_urlsafe(12)
     with connect(database_url, autocommit=True) as conn:
         user = find_user(conn, ADMIN_USERNAME) or create_user(
             conn, ADMIN_USERNAME, is_admin=True
         )
-        return create_token(conn, user.id, "local stack").token
+        set_password(conn, user.id, password)
+        return create_token(conn, user.id, "local stack").token, password

@@ -1,8 +1,11 @@
-"""Users, API tokens and project roles, shared by the API, the CLI and the stack.
+"""Users, API tokens, passwords and project roles, shared by the API, the CLI
+and the stack.
 
 A token reads ``ofn_<id>_<secret>``. The id is public and finds the token's
 row; the database keeps only a SHA-256 hash of the whole token, compared in
-constant time, so a leaked table gives no usable token.
+constant time, so a leaked table gives no usable token. Passwords, which
+people choose and may reuse, are kept as Argon2id hashes: memory-hard, so
+guessing them from a leaked table is slow even on special hardware.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import Any
 from uuid import UUID
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from psycopg import Connection
 from psycopg.errors import UniqueViolation
 
@@ -27,6 +33,15 @@ TOKEN_PREFIX = "ofn"  # noqa: S105 - the public start of every token, not a secr
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 """A token's last use is written at most this often, not on every request."""
+
+PASSWORD_MIN_LENGTH = 10
+PASSWORD_MAX_LENGTH = 1024
+"""Longer than this is refused rather than hashed: hashing is the costly part."""
+
+# Argon2id with the library's defaults, RFC 9106's second recommended profile
+# (64 MiB, 3 passes); hashes record their parameters, so raising them later
+# re-hashes each password at its next successful sign-in.
+_HASHER = PasswordHasher()
 
 _TOKEN_ID_BYTES = 6
 _TOKEN = re.compile(rf"^{TOKEN_PREFIX}_([0-9a-f]{{{2 * _TOKEN_ID_BYTES}}})_[\w-]+$")
@@ -72,6 +87,10 @@ class UserExistsError(PlatformError):
 
 class InvalidUsernameError(PlatformError):
     """A username that breaks ``USERNAME_PATTERN``."""
+
+
+class InvalidPasswordError(PlatformError):
+    """A password too short or too long to be set."""
 
 
 def new_token() -> tuple[str, str]:
@@ -159,5 +178,72 @@ def authenticate(conn: Connection[Any], token: str, now: datetime) -> User | Non
     if is_last_use_stale(row["last_used_at"], now):
         conn.execute(
             "UPDATE api_tokens SET last_used_at = %s WHERE id = %s", (now, token_id)
+        )
+    return User(row["id"], row["username"], row["is_admin"])
+
+
+@cache
+def _unused_hash() -> str:
+    """Verified when the user is unknown, so a wrong username costs as long as
+    a wrong password and the timing tells nobody which names exist."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
+
+
+def check_password_rules(password: str) -> None:
+    """Refuse a password that is too short or too long.
+
+    Raises:
+        InvalidPasswordError: with a message that says what is wrong.
+    """
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise InvalidPasswordError(
+            f"a password needs at least {PASSWORD_MIN_LENGTH} characters"
+        )
+    if len(password) > PASSWORD_MAX_LENGTH:
+        raise InvalidPasswordError(
+            f"a password has at most {PASSWORD_MAX_LENGTH} characters"
+        )
+
+
+def set_password(conn: Connection[Any], user_id: UUID, password: str) -> None:
+    """Give a user a new password and end their console sessions.
+
+    Raises:
+        InvalidPasswordError: the password breaks ``check_password_rules``.
+    """
+    check_password_rules(password)
+    with conn.transaction():
+        conn.execute(
+            "UPDATE users SET password_hash = %s WHERE id = %s",
+            (_HASHER.hash(password), user_id),
+        )
+        conn.execute("DELETE FROM console_sessions WHERE user_id = %s", (user_id,))
+
+
+def authenticate_password(
+    conn: Connection[Any], username: str, password: str
+) -> User | None:
+    """The user whose name and password these are; None otherwise.
+
+    A user without a password never matches. The time taken does not tell
+    whether the user exists.
+    """
+    row = conn.execute(
+        "SELECT id, username, is_admin, password_hash FROM users WHERE username = %s",
+        (username,),
+    ).fetchone()
+    stored = row["password_hash"] if row else None
+    if len(password) > PASSWORD_MAX_LENGTH:
+        return None
+    try:
+        _HASHER.verify(stored or _unused_hash(), password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if row is None or stored is None:
+        return None
+    if _HASHER.check_needs_rehash(stored):
+        conn.execute(
+            "UPDATE users SET password_hash = %s WHERE id = %s",
+            (_HASHER.hash(password), row["id"]),
         )
     return User(row["id"], row["username"], row["is_admin"])

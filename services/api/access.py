@@ -1,5 +1,9 @@
 """Who is calling and what they may do: the bearer-token check and project roles.
 
+A caller authenticates with an API token, or, from the console, with its
+session cookie; a cookie-authenticated request that changes anything must also
+carry the session's CSRF token in the ``X-CSRF-Token`` header.
+
 A caller who is not in a project learns nothing of it: the project, its
 messages, runs and dead letters answer 404 exactly as if they did not exist.
 A collaborator whose role is too low gets 403. Site admins act as owners of
@@ -19,6 +23,13 @@ from psycopg import Connection
 from services.api import queries
 from services.api.collaborators import collaborator_role
 from services.api.http_errors import NotFoundError, api_error
+from services.api.sessions import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    csrf_matches,
+    find_session,
+)
 from shared.auth import Role, User, authenticate
 
 bearer = HTTPBearer(
@@ -39,13 +50,34 @@ def current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
-    """The caller, from the request's bearer token; 401 without a valid one."""
+    """The caller, from the request's bearer token or console session.
+
+    Raises:
+        HTTPException: 401 without a valid token or session; 403 for a
+            session's change that lacks its CSRF token.
+    """
+    now = datetime.now(UTC)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if credentials is None and cookie:
+        with request.app.state.pool.connection() as conn:
+            session = find_session(conn, cookie, request.app.state.sessions, now)
+        if session is not None:
+            if request.method not in SAFE_METHODS and not csrf_matches(
+                session, request.headers.get(CSRF_HEADER)
+            ):
+                raise api_error(
+                    403,
+                    "csrf_token_missing",
+                    "a change made with a console session needs its CSRF token"
+                    " in the X-CSRF-Token header",
+                )
+            return session.user
     if credentials is None:
         raise unauthenticated(
             "an API token is required: send 'Authorization: Bearer <token>'"
         )
     with request.app.state.pool.connection() as conn:
-        user = authenticate(conn, credentials.credentials, datetime.now(UTC))
+        user = authenticate(conn, credentials.credentials, now)
     if user is None:
         raise unauthenticated("the API token is unknown or revoked")
     return user

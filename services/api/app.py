@@ -13,7 +13,7 @@ from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from psycopg import Connection, DataError
 from psycopg_pool import ConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,6 +23,7 @@ from services.api.access import CurrentUser, require_project, require_role
 from services.api.audit_routes import audit_routes
 from services.api.collaborator_routes import collaborator_routes
 from services.api.collaborators import add_collaborator
+from services.api.console import error_page, install_console, is_console_page
 from services.api.credential_routes import credential_routes
 from services.api.dead_letter_routes import dead_letter_routes
 from services.api.deploy import deploy_project, sets_credentials
@@ -102,9 +103,9 @@ def create_app(
     # Starlette's class, so the framework's own refusals (an unparsable body,
     # an unknown path or method) get the one error shape too.
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(
-        _request: Request, exc: StarletteHTTPException
-    ) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if is_console_page(request):
+            return error_page(request, exc.status_code, exc.detail)
         detail: Any = exc.detail
         if not isinstance(detail, dict):
             detail = {"code": to_error_code(exc.status_code), "message": str(detail)}
@@ -112,8 +113,11 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(
-        _request: Request, exc: RequestValidationError
-    ) -> JSONResponse:
+        request: Request, exc: RequestValidationError
+    ) -> Response:
+        if is_console_page(request):
+            # A page's address with a malformed id names nothing.
+            return error_page(request, 404, "there is no such page")
         problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
         return JSONResponse(
             {
@@ -319,6 +323,7 @@ def create_app(
     app.include_router(dead_letter_routes(settings, pool, producer))
     app.include_router(history_routes(settings, pool))
     app.include_router(audit_routes(pool))
+    install_console(app, settings, pool)
     # Replacing the method is FastAPI's documented way to adjust the document.
     app.openapi = partial(_openapi_with_one_error_shape, app)  # type: ignore[method-assign]
     return app

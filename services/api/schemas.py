@@ -8,7 +8,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.auth import USERNAME_PATTERN, Role
+from shared.auth import (
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    USERNAME_PATTERN,
+    Role,
+)
 from shared.model import JobState, RunOrigin, RunStatus, TriggerKind
 
 
@@ -248,6 +253,21 @@ class MeOut(UserOut):
     """You, with your projects (a site admin acts as owner of every project)."""
 
     projects: list[MembershipOut]
+
+
+class PasswordIn(BaseModel):
+    """A new password for signing in to the console."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    new_password: str = Field(
+        min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH
+    )
+    current_password: str | None = Field(
+        default=None,
+        max_length=PASSWORD_MAX_LENGTH,
+        description="Needed to change your own password once you have one.",
+    )
 
 
 class TokenIn(BaseModel):

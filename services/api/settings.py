@@ -44,3 +44,23 @@ class ApiSettings(
         ge=1,
         description="Most runs one CSV export writes; `before` continues it.",
     )
+    console_session_idle_s: float = Field(
+        default=12 * 3600,
+        gt=0,
+        description="A console session unused this long ends.",
+    )
+    console_session_lifetime_s: float = Field(
+        default=7 * 24 * 3600,
+        gt=0,
+        description="A console session ends this long after sign-in, however used.",
+    )
+    console_secure_cookies: bool | None = Field(
+        default=None,
+        description="Mark console cookies Secure: true, false, or unset to mark"
+        " them when the request came over HTTPS.",
+    )
+    console_refresh_s: float = Field(
+        default=3.0,
+        gt=0,
+        description="How often open console pages fetch new messages and runs.",
+    )

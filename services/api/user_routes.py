@@ -1,4 +1,5 @@
-"""HTTP routes for users and their API tokens: who you are, new users, tokens.
+"""HTTP routes for users, their passwords and API tokens: who you are, new
+users, passwords for the console, tokens.
 
 A token's secret is answered once, when it is issued; listings show its id,
 name and times only.
@@ -18,13 +19,22 @@ from services.api.http_errors import NotFoundError, api_error
 from services.api.schemas import (
     ErrorBody,
     MeOut,
+    PasswordIn,
     TokenIn,
     TokenIssued,
     TokenOut,
     UserIn,
     UserOut,
 )
-from shared.auth import User, UserExistsError, create_token, create_user, find_user
+from shared.auth import (
+    User,
+    UserExistsError,
+    authenticate_password,
+    create_token,
+    create_user,
+    find_user,
+    set_password,
+)
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -84,6 +94,63 @@ def user_routes(pool: ConnectionPool[Connection[Any]]) -> APIRouter:
                 ) from exc
         log.info("user.created", username=added.username, by=user.username)
         return UserOut(id=added.id, username=added.username, is_admin=added.is_admin)
+
+    @router.put(
+        "/api/me/password",
+        status_code=204,
+        response_class=Response,
+        responses=_ERRORS,
+    )
+    def set_own_password(body: PasswordIn, user: CurrentUser) -> None:
+        """Set or change your password for the console; ends your console sessions.
+
+        Once you have a password, changing it needs the current one.
+        """
+        with pool.connection() as conn:
+            has_password = conn.execute(
+                "SELECT password_hash IS NOT NULL AS set FROM users WHERE id = %s",
+                (user.id,),
+            ).fetchone()
+            if (
+                has_password
+                and has_password["set"]
+                and (
+                    body.current_password is None
+                    or authenticate_password(conn, user.username, body.current_password)
+                    is None
+                )
+            ):
+                raise api_error(
+                    403,
+                    "current_password_wrong",
+                    "the current password is missing or wrong",
+                )
+            store_password(conn, user, user, body.new_password)
+
+    @router.put(
+        "/api/users/{username}/password",
+        status_code=204,
+        response_class=Response,
+        responses=_ERRORS,
+    )
+    def set_user_password(username: str, body: PasswordIn, user: CurrentUser) -> None:
+        """Set a user's password (site admins only); ends their console sessions."""
+        _require_site_admin(user, "set other users' passwords")
+        with pool.connection() as conn:
+            target = find_user(conn, username)
+            if target is None:
+                raise NotFoundError("user", username)
+            store_password(conn, user, target, body.new_password)
+
+    def store_password(
+        conn: Connection[Any], actor: User, target: User, password: str
+    ) -> None:
+        with conn.transaction():
+            set_password(conn, target.id, password)
+            record_audit(
+                conn, actor.username, "user.password_set", None, target.username, {}
+            )
+        log.info("user.password_set", username=target.username, by=actor.username)
 
     @router.post(
         "/api/tokens", status_code=201, response_model=TokenIssued, responses=_ERRORS

@@ -1,0 +1,285 @@
+// The console's one script: local times, copy buttons, live regions, and the
+// page actions, which call the JSON API with the session's CSRF token.
+"use strict";
+
+(function () {
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.content;
+  const refreshMs = Number(
+    document.querySelector('meta[name="refresh-ms"]')?.content || 3000,
+  );
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  const pad = (n, width = 2) => String(n).padStart(width, "0");
+
+  // Times arrive in UTC; show them in the viewer's zone, UTC stays on hover.
+  function localizeTimes(root) {
+    const zoneName = new Intl.DateTimeFormat(undefined, {
+      timeZoneName: "short",
+    });
+    for (const el of root.querySelectorAll("time[datetime]")) {
+      const at = new Date(el.getAttribute("datetime"));
+      if (Number.isNaN(at.getTime())) continue;
+      let text =
+        `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ` +
+        `${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}`;
+      if (el.hasAttribute("data-precise")) text += `.${pad(at.getMilliseconds(), 3)}`;
+      const part = zoneName.formatToParts(at).find((p) => p.type === "timeZoneName");
+      el.textContent = part ? `${text} ${part.value}` : text;
+    }
+  }
+
+  async function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      return;
+    }
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "absolute";
+    area.style.left = "-9999px";
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+
+  function setUpCopyButtons() {
+    for (const button of document.querySelectorAll("[data-copy]")) {
+      button.addEventListener("click", async () => {
+        const source = document.querySelector(button.dataset.copy);
+        if (!source) return;
+        const before = button.getAttribute("aria-label") || button.textContent;
+        try {
+          await copyText(source.textContent.trim());
+          button.dataset.copied = "true";
+          button.setAttribute("title", "Copied");
+        } catch {
+          button.setAttribute("title", "Copy failed: select the text instead");
+        }
+        setTimeout(() => {
+          delete button.dataset.copied;
+          button.setAttribute("title", before);
+        }, 2000);
+      });
+    }
+  }
+
+  // Filter forms send the viewer's zone, and leave empty fields out of the URL.
+  function setUpFilters() {
+    for (const form of document.querySelectorAll("form[data-filters]")) {
+      const zoneField = form.querySelector("[data-zone]");
+      if (zoneField && !zoneField.value) zoneField.value = zone;
+      form.addEventListener("submit", () => {
+        for (const field of form.elements) {
+          if (field.name && !field.value) field.disabled = true;
+        }
+      });
+    }
+  }
+
+  // --- Actions through the API -------------------------------------------
+
+  async function callApi(method, url, body) {
+    const headers = { "x-csrf-token": csrf || "" };
+    const init = { method, headers, credentials: "same-origin" };
+    if (body !== undefined) {
+      headers["content-type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(url, init);
+    let answer = null;
+    const type = response.headers.get("content-type") || "";
+    if (type.includes("application/json")) answer = await response.json();
+    return { response, answer };
+  }
+
+  function problemText(response, answer) {
+    if (answer && answer.message) {
+      const problems = (answer.problems || []).join("; ");
+      let text = problems ? `${answer.message}: ${problems}` : answer.message;
+      const wait = response.headers.get("retry-after");
+      if (response.status === 429 && wait) text += ` (try again in ${wait} s)`;
+      return text.charAt(0).toUpperCase() + text.slice(1) + ".";
+    }
+    if (response.status === 401) return "Your session has ended; sign in again.";
+    return `The server answered ${response.status}.`;
+  }
+
+  function formBody(form) {
+    if (form.dataset.body === "json") {
+      const text = form.querySelector('[name="body"]').value;
+      return JSON.parse(text);
+    }
+    const body = {};
+    let any = false;
+    for (const field of form.elements) {
+      if (!field.name || field.name.startsWith("_") || field.type === "submit") continue;
+      body[field.name] =
+        field.dataset.type === "bool" ? field.value === "true" : field.value;
+      any = true;
+    }
+    return any ? body : undefined;
+  }
+
+  function formUrl(form) {
+    return form.dataset.url.replace(/\{(_\w+)\}/g, (_, name) =>
+      encodeURIComponent(form.querySelector(`[name="${name}"]`).value.trim()),
+    );
+  }
+
+  function setUpApiForms() {
+    for (const form of document.querySelectorAll("form[data-api]")) {
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+        const problem = form.querySelector("[data-problem]");
+        const button = form.querySelector('[type="submit"]');
+        const show = (text) => {
+          if (!problem) return;
+          problem.textContent = text;
+          problem.hidden = !text;
+        };
+        let body;
+        try {
+          body = formBody(form);
+        } catch {
+          show("The values are not valid JSON.");
+          return;
+        }
+        show("");
+        button.disabled = true;
+        try {
+          const { response, answer } = await callApi(
+            form.dataset.api,
+            formUrl(form),
+            body,
+          );
+          if (!response.ok) {
+            show(problemText(response, answer));
+            return;
+          }
+          if (form.dataset.then === "run" && answer && answer.run_id) {
+            window.location.assign(`/console/runs/${answer.run_id}`);
+          } else if (form.dataset.then === "sign-in") {
+            window.location.assign("/console/sign-in");
+          } else {
+            window.location.reload();
+          }
+        } catch {
+          show("The server could not be reached; try again.");
+        } finally {
+          button.disabled = false;
+        }
+      });
+    }
+  }
+
+  // --- Selecting runs and re-running them ----------------------------------
+
+  const chosen = new Set();
+
+  function syncSelection() {
+    const bulk = document.querySelector("[data-bulk]");
+    if (!bulk) return;
+    for (const box of document.querySelectorAll('input[name="run"]')) {
+      box.checked = chosen.has(box.value);
+    }
+    const count = bulk.querySelector("[data-selected-count]");
+    count.textContent = chosen.size
+      ? `${chosen.size} run${chosen.size === 1 ? "" : "s"} selected.`
+      : "Select runs to re-run them.";
+    bulk.querySelector("[data-rerun-selected]").disabled = chosen.size === 0;
+  }
+
+  function setUpSelection() {
+    const bulk = document.querySelector("[data-bulk]");
+    if (!bulk) return;
+    document.addEventListener("change", (event) => {
+      const box = event.target;
+      if (box.matches('input[name="run"]')) {
+        if (box.checked) chosen.add(box.value);
+        else chosen.delete(box.value);
+      } else if (box.matches("[data-select-all]")) {
+        for (const one of document.querySelectorAll('input[name="run"]')) {
+          if (box.checked) chosen.add(one.value);
+          else chosen.delete(one.value);
+        }
+      } else {
+        return;
+      }
+      syncSelection();
+    });
+    const result = bulk.querySelector("[data-bulk-result]");
+    bulk.querySelector("[data-rerun-selected]").addEventListener("click", async () => {
+      const ids = [...chosen];
+      let started = 0;
+      const refused = [];
+      for (const id of ids) {
+        try {
+          const { response, answer } = await callApi("POST", `/api/runs/${id}/rerun`);
+          if (response.ok) started += 1;
+          else refused.push(`${id.slice(0, 8)}: ${problemText(response, answer)}`);
+        } catch {
+          refused.push(`${id.slice(0, 8)}: the server could not be reached.`);
+        }
+      }
+      chosen.clear();
+      syncSelection();
+      result.hidden = false;
+      result.textContent =
+        `${started} re-run${started === 1 ? "" : "s"} started.` +
+        (refused.length ? ` Not re-run: ${refused.join(" ")}` : "");
+      refresh();
+    });
+  }
+
+  // --- Live regions ---------------------------------------------------------
+
+  const served = new Map();
+  let polling = true;
+
+  async function refresh() {
+    if (!polling) return;
+    let response;
+    try {
+      response = await fetch(window.location.href, {
+        credentials: "same-origin",
+        headers: { "x-console-refresh": "1" },
+      });
+    } catch {
+      return;
+    }
+    if (response.redirected || !response.ok) {
+      polling = response.ok;
+      return;
+    }
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    for (const region of document.querySelectorAll("[data-live]")) {
+      const fresh = page.querySelector(`[data-live="${region.dataset.live}"]`);
+      if (!fresh || served.get(region.dataset.live) === fresh.innerHTML) continue;
+      served.set(region.dataset.live, fresh.innerHTML);
+      region.innerHTML = fresh.innerHTML;
+      localizeTimes(region);
+    }
+    syncSelection();
+  }
+
+  function setUpLive() {
+    const regions = document.querySelectorAll("[data-live]");
+    if (!regions.length) return;
+    for (const region of regions) served.set(region.dataset.live, region.innerHTML);
+    setInterval(() => {
+      if (document.visibilityState === "visible") refresh();
+    }, refreshMs);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    setUpLive();
+    localizeTimes(document);
+    setUpCopyButtons();
+    setUpFilters();
+    setUpApiForms();
+    setUpSelection();
+    syncSelection();
+  });
+})();

@@ -317,10 +317,19 @@ def console_routes(
         )
 
     @router.get("/console/runs/{run_id}")
-    def run(request: Request, run_id: UUID, session: Session = signed_in) -> Response:
+    def run(
+        request: Request,
+        run_id: UUID,
+        requested: bool = False,
+        session: Session = signed_in,
+    ) -> Response:
         missing = NotFoundError("run", run_id)
         with pool.connection() as conn:
             found = queries.find_run(conn, run_id)
+            if found is None and requested:
+                # Just asked for, not started yet: the page waits for it. It
+                # says nothing of any project, so it tells an outsider nothing.
+                return render(request, "run_pending.html", 202, run_id=run_id)
             if found is None:
                 raise missing
             require_role(conn, session.user, found["project_id"], Role.VIEWER, missing)

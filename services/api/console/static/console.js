@@ -159,7 +159,7 @@
             return;
           }
           if (form.dataset.then === "run" && answer && answer.run_id) {
-            window.location.assign(`/console/runs/${answer.run_id}`);
+            window.location.assign(`/console/runs/${answer.run_id}?requested=true`);
           } else if (form.dataset.then === "sign-in") {
             window.location.assign("/console/sign-in");
           } else {
@@ -256,7 +256,12 @@
     const page = new DOMParser().parseFromString(await response.text(), "text/html");
     for (const region of document.querySelectorAll("[data-live]")) {
       const fresh = page.querySelector(`[data-live="${region.dataset.live}"]`);
-      if (!fresh || served.get(region.dataset.live) === fresh.innerHTML) continue;
+      if (!fresh) {
+        // The page changed shape (a waited-for run has started): show it whole.
+        window.location.reload();
+        return;
+      }
+      if (served.get(region.dataset.live) === fresh.innerHTML) continue;
       served.set(region.dataset.live, fresh.innerHTML);
       region.innerHTML = fresh.innerHTML;
       localizeTimes(region);

@@ -383,6 +383,23 @@ def test_the_api_hands_out_inbox_urls_of_the_gateway_ingress() -> None:
     assert config["OPENFN_INBOX_PUBLIC_URL"] == "https://in.example.net"
 
 
+def test_console_cookies_are_secure_when_the_api_ingress_has_tls() -> None:
+    with_tls = yaml.safe_load(
+        """
+        api:
+          ingress:
+            enabled: true
+            hosts: [{host: openfn.example.net, paths: [{path: /, pathType: Prefix}]}]
+            tls: [{secretName: api-tls, hosts: [openfn.example.net]}]
+        """
+    )
+    secure = render(with_tls).named("ConfigMap", f"{RELEASE}-config").body["data"]
+    plain = render(load_values(None)).named("ConfigMap", f"{RELEASE}-config")
+
+    assert secure["OPENFN_CONSOLE_SECURE_COOKIES"] == "true"
+    assert "OPENFN_CONSOLE_SECURE_COOKIES" not in plain.body["data"]
+
+
 def test_sizes_reach_the_services_as_plain_integers() -> None:
     config = render(load_values(None)).named("ConfigMap", f"{RELEASE}-config")
 

@@ -190,6 +190,10 @@ OPENFN_RUN_LOG_MAX_BYTES: {{ .Values.config.runLogMaxBytes | int64 | quote }}
 OPENFN_RUN_TIMEOUT_S: {{ .Values.config.runTimeoutSeconds | quote }}
 OPENFN_RUN_GATE_WINDOW_S: {{ .Values.config.runGateWindowSeconds | quote }}
 OPENFN_INBOX_PUBLIC_URL: {{ include "openfn-stream.inbox.publicUrl" . | quote }}
+{{- if and .Values.api.ingress.enabled .Values.api.ingress.tls }}
+{{- /* Browsers reach the console over TLS: its cookies never travel in clear. */}}
+OPENFN_CONSOLE_SECURE_COOKIES: "true"
+{{- end }}
 {{- end }}
 
 {{/* How services that use Vault reach it (ConfigMap data). */}}

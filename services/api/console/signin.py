@@ -3,13 +3,16 @@
 Sign-in takes a username and password, or an API token. Its form carries a
 CSRF token of its own, checked against a short-lived cookie (the browser has no
 session yet), so another site cannot sign a browser in to an account of its
-choosing.
+choosing. After ``FREE_FAILURES`` wrong passwords in a row for one username,
+known or not, that username is refused for a while without a check, the wait
+doubling with each further failure up to ``LONGEST_LOCK``.
 """
 
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,6 +41,63 @@ SIGN_IN_PATH = "/console/sign-in"
 HOME_PATH = "/console/projects"
 _SIGN_IN_COOKIE = "ofn_sign_in"
 _SIGN_IN_COOKIE_S = 3600
+FREE_FAILURES = 5
+FIRST_LOCK = timedelta(seconds=30)
+LONGEST_LOCK = timedelta(minutes=15)
+FAILURES_KEPT = timedelta(days=1)
+"""Failures older than this are forgotten."""
+
+
+@dataclass(frozen=True)
+class Locked:
+    """Sign-in for a username is refused for ``wait``."""
+
+    wait: timedelta
+
+
+def lock_remaining(
+    failures: int, last_failure_at: datetime, now: datetime
+) -> timedelta:
+    """How much longer a username with these failures must wait; zero for none."""
+    if failures < FREE_FAILURES:
+        return timedelta(0)
+    doublings = min(failures - FREE_FAILURES, 16)
+    lock: timedelta = min(FIRST_LOCK * (1 << doublings), LONGEST_LOCK)
+    remaining: timedelta = last_failure_at + lock - now
+    return max(remaining, timedelta(0))
+
+
+def password_sign_in(
+    conn: Connection[Any], username: str, password: str, now: datetime
+) -> User | Locked | None:
+    """The user, if the password is theirs and the username is not locked."""
+    row = conn.execute(
+        "SELECT failures, last_failure_at FROM sign_in_failures WHERE username = %s",
+        (username,),
+    ).fetchone()
+    if row is not None:
+        wait = lock_remaining(row["failures"], row["last_failure_at"], now)
+        if wait:
+            return Locked(wait)
+    user = authenticate_password(conn, username, password)
+    with conn.transaction():
+        if user is not None:
+            conn.execute(
+                "DELETE FROM sign_in_failures WHERE username = %s", (username,)
+            )
+            return user
+        conn.execute(
+            "INSERT INTO sign_in_failures (username, failures, last_failure_at)"
+            " VALUES (%s, 1, %s) ON CONFLICT (username) DO UPDATE"
+            " SET failures = sign_in_failures.failures + 1,"
+            " last_failure_at = excluded.last_failure_at",
+            (username, now),
+        )
+        conn.execute(
+            "DELETE FROM sign_in_failures WHERE last_failure_at < %s",
+            (now - FAILURES_KEPT,),
+        )
+    return None
 
 
 def safe_next(target: str | None) -> str:
@@ -111,10 +171,22 @@ def sign_in_routes(
                 400,
                 "The sign-in form expired; please sign in again.",
             )
-        username = fields.get("username", "").strip()
+        username = fields.get("username", "").strip().lower()
         user = await run_in_threadpool(
             check_credentials, username, fields.get("password", ""), fields
         )
+        if isinstance(user, Locked):
+            log.warning("console.sign_in_locked", username=username)
+            wait_s = max(1, round(user.wait.total_seconds()))
+            page = sign_in_page(
+                request,
+                next_url,
+                429,
+                f"Too many wrong passwords for {username}; try again in {wait_s} s.",
+                username,
+            )
+            page.headers["retry-after"] = str(wait_s)
+            return page
         if user is None:
             log.info("console.sign_in_refused", username=username or None)
             problem = (
@@ -141,14 +213,15 @@ def sign_in_routes(
 
     def check_credentials(
         username: str, password: str, fields: dict[str, str]
-    ) -> User | None:
+    ) -> User | Locked | None:
         token = fields.get("token", "").strip()
+        now = datetime.now(UTC)
         with pool.connection() as conn:
             if token:
-                return authenticate(conn, token, datetime.now(UTC))
+                return authenticate(conn, token, now)
             if not username or not password:
                 return None
-            return authenticate_password(conn, username, password)
+            return password_sign_in(conn, username, password, now)
 
     @router.post("/console/sign-out")
     async def sign_out(request: Request) -> Response:

@@ -17,3 +17,12 @@ CREATE TABLE console_sessions (
 );
 CREATE INDEX console_sessions_by_user ON console_sessions (user_id);
 CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);
+
+-- Consecutive failed password sign-ins per username, known or not, so that
+-- guessing slows down after a few tries. A successful sign-in clears the row.
+CREATE TABLE sign_in_failures (
+    username        text PRIMARY KEY,
+    failures        integer NOT NULL,
+    last_failure_at timestamptz NOT NULL
+);
+CREATE INDEX sign_in_failures_by_time ON sign_in_failures (last_failure_at);

@@ -229,6 +229,37 @@ def test_the_copy_button_copies_the_inbox_url(console: Console, admin: Page) -> 
     assert admin.evaluate("navigator.clipboard.readText()") == console.inbox_url
 
 
+def test_the_inbox_filters_by_words_and_by_day(console: Console, admin: Page) -> None:
+    rows = admin.locator("[data-live=inbox] tbody tr")
+    search = admin.get_by_label("Search bodies")
+    search.fill("kisumu")
+    admin.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(1)
+    assert "q=kisumu" in admin.url
+    # Empty fields stay out of the address; the viewer's zone goes in.
+    assert "since=" not in admin.url
+    assert "tz=Africa%2FNairobi" in admin.url
+
+    search.fill("nakuru")
+    admin.get_by_role("button", name="Filter").click()
+    expect(admin.get_by_text("No message matches these filters.")).to_be_visible()
+
+    search.fill("")
+    tomorrow = admin.evaluate(
+        "new Date(Date.now() + 86400000).toLocaleDateString('sv')"
+    )
+    admin.get_by_label("From").fill(tomorrow)
+    admin.get_by_role("button", name="Filter").click()
+    expect(admin.get_by_text("No message matches these filters.")).to_be_visible()
+    admin.get_by_label("From").fill(
+        admin.evaluate("new Date().toLocaleDateString('sv')")
+    )
+    admin.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(1)
+    admin.get_by_role("link", name="Clear").click()
+    expect(rows).to_have_count(1)
+
+
 def test_the_receipt_shows_the_body_headers_and_every_run(admin: Page) -> None:
     admin.locator("[data-live=inbox] tbody tr a.mono").first.click()
     admin.wait_for_url("**/console/messages/*")
@@ -434,3 +465,25 @@ def test_the_inbox_reads_well_on_a_phone(console: Console) -> None:
         shot(page, "inbox-phone")
     finally:
         page.context.close()
+
+
+def test_a_password_changed_on_the_account_page_ends_the_session(
+    console: Console,
+) -> None:
+    make_user(console, "ama", None)
+    page = console.sign_in("ama", PASSWORD)
+    try:
+        page.get_by_role("link", name="ama").click()
+        page.get_by_label("Current password").fill("not the password")
+        page.get_by_label("New password").fill("a brand new passphrase")
+        page.get_by_role("button", name="Save password").click()
+        expect(page.get_by_role("alert")).to_contain_text("current password")
+        shot(page, "account")
+        page.get_by_label("Current password").fill(PASSWORD)
+        page.get_by_role("button", name="Save password").click()
+        page.wait_for_url("**/console/sign-in")
+        page.goto(console.url("/console/projects"))
+        page.wait_for_url("**/console/sign-in?next=*")
+    finally:
+        page.context.close()
+    console.sign_in("ama", "a brand new passphrase").context.close()

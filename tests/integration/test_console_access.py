@@ -461,6 +461,22 @@ def test_signing_out_needs_the_form_token_and_ends_only_that_session(
     assert other_me.status_code == 200
 
 
+def test_signing_in_as_someone_else_ends_the_browsers_earlier_session(
+    platform: LocalStack, admin: httpx.Client
+) -> None:
+    first, _ = add_user_with_password(admin, "earlier")
+    second, _ = add_user_with_password(admin, "later")
+    with signed_in(platform, username=first, password=PASSWORD) as (client, earlier):
+        again = post_sign_in(client, username=second, password=PASSWORD)
+        me = client.get("/api/me")
+    with browser(platform, earlier) as replay:
+        stale = replay.get("/api/me")
+
+    assert again.status_code == 303
+    assert me.json()["username"] == second
+    assert stale.status_code == 401
+
+
 # --- Passwords ----------------------------------------------------------------
 
 

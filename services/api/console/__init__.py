@@ -58,8 +58,19 @@ def install_console(
     app.include_router(sign_in_routes(pool, policy))
     app.include_router(console_routes(settings, pool, policy))
     app.mount(
-        f"{CONSOLE_PREFIX}/static", StaticFiles(directory=STATIC), name="console-static"
+        f"{CONSOLE_PREFIX}/static",
+        _ConsoleFiles(directory=STATIC),
+        name="console-static",
     )
+
+
+class _ConsoleFiles(StaticFiles):
+    """The console's script and stylesheet, never sniffed as another type."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["x-content-type-options"] = "nosniff"
+        return response
 
 
 def is_console_page(request: Request) -> bool:

@@ -50,6 +50,8 @@ def moment(value: datetime | str | None, precise: bool = False) -> Markup:
         return Markup('<span class="muted">—</span>')
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
     utc = value.astimezone(UTC)
     text = utc.strftime("%Y-%m-%d %H:%M:%S")
     if precise:
@@ -62,7 +64,7 @@ def moment(value: datetime | str | None, precise: bool = False) -> Markup:
 def status_badge(value: str | None) -> Markup:
     """A run status or job state as a badge: colour, sign and words."""
     if value is None:
-        return _badge("none", "○", "none", "none")
+        return _badge("none", "none", "○", "none")
     kind, sign, words = _STATUS.get(value, ("none", "•", value))
     return _badge(kind, value, sign, words)
 

@@ -196,6 +196,10 @@ def sign_in_routes(
             )
             return sign_in_page(request, next_url, 401, problem, username)
         with pool.connection() as conn:
+            previous = request.cookies.get(SESSION_COOKIE)
+            if previous:
+                # Whoever this browser was signed in as before is signed out.
+                end_session(conn, previous)
             started = start_session(conn, user, policy, datetime.now(UTC))
         log.info("console.signed_in", username=user.username)
         response = RedirectResponse(next_url, 303, headers=SECURITY_HEADERS)

@@ -11,7 +11,7 @@ a project that does not exist, and actions above a viewer's role are not drawn.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, get_args
+from typing import Any, cast, get_args
 from urllib.parse import urlencode
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -118,7 +118,7 @@ def console_routes(
             target += f"?{request.url.query}"
         raise SignInRequiredError(target)
 
-    router = APIRouter(include_in_schema=False, dependencies=[])
+    router = APIRouter(include_in_schema=False)
     signed_in = Depends(console_session)
     inbox_base = settings.inbox_public_url.rstrip("/")
 
@@ -259,7 +259,7 @@ def console_routes(
             start,
             end,
             _blank(job),
-            chosen_status,  # type: ignore[arg-type]
+            cast(StatusFilter | None, chosen_status),
             TriggerKind(chosen_trigger) if chosen_trigger else None,
             RunOrigin(chosen_origin) if chosen_origin else None,
             q,

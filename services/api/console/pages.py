@@ -88,6 +88,15 @@ def day_window(
     return history_window(start, end, now)
 
 
+def _period(
+    since: str | None, until: str | None, tz: str | None, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """The period a page's "from" and "to" days cover in the viewer's zone."""
+    return day_window(
+        _day(since, "from"), _day(until, "to"), _zone(tz), now or datetime.now(UTC)
+    )
+
+
 def _uuid(value: str | None) -> UUID | None:
     value = _blank(value)
     if value is None:
@@ -179,8 +188,7 @@ def console_routes(
         before: str | None = None,
         session: Session = signed_in,
     ) -> Response:
-        now = datetime.now(UTC)
-        start, end = day_window(_day(since, "from"), _day(until, "to"), _zone(tz), now)
+        start, end = _period(since, until, tz)
         filters = MessageFilter(start, end, history_queries.search_terms(q))
         after_id = _uuid(before)
         with pool.connection() as conn:
@@ -251,7 +259,7 @@ def console_routes(
         session: Session = signed_in,
     ) -> Response:
         now = datetime.now(UTC)
-        start, end = day_window(_day(since, "from"), _day(until, "to"), _zone(tz), now)
+        start, end = _period(since, until, tz, now)
         chosen_status = _choice(status, get_args(StatusFilter), "status")
         chosen_trigger = _choice(trigger, tuple(TriggerKind), "trigger")
         chosen_origin = _choice(origin, tuple(RunOrigin), "origin")

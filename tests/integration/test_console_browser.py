@@ -469,6 +469,36 @@ def test_the_inbox_reads_well_on_a_phone(console: Console) -> None:
         page.context.close()
 
 
+def test_an_api_token_is_issued_once_and_revoked_on_the_account_page(
+    console: Console, admin: Page
+) -> None:
+    admin.goto(console.url("/console/account"))
+    admin.get_by_label("What the new token is for").fill("reports")
+    admin.get_by_role("button", name="Issue a token").click()
+    issued = admin.locator("[data-issued-token]")
+    expect(issued).to_have_text(re.compile(r"^ofn_[0-9a-f]{12}_\S+$"))
+    token = issued.inner_text()
+    shot(admin, "account")
+
+    def me() -> int:
+        answer = httpx.get(
+            console.url("/api/me"),
+            headers={"authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        return answer.status_code
+
+    assert me() == 200
+    admin.get_by_role("link", name="Done").click()
+    row = admin.locator("tbody tr", has_text="reports")
+    expect(row).to_contain_text(token[: len("ofn_") + 12])
+    assert token not in admin.content()
+    admin.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Revoke").click()
+    expect(admin.locator("tbody tr", has_text="reports")).to_have_count(0)
+    assert me() == 401
+
+
 def test_a_password_changed_on_the_account_page_ends_the_session(
     console: Console,
 ) -> None:
@@ -480,7 +510,6 @@ def test_a_password_changed_on_the_account_page_ends_the_session(
         page.get_by_label("New password").fill("a brand new passphrase")
         page.get_by_role("button", name="Save password").click()
         expect(page.get_by_role("alert")).to_contain_text("current password")
-        shot(page, "account")
         page.get_by_label("Current password").fill(PASSWORD)
         page.get_by_role("button", name="Save password").click()
         page.wait_for_url("**/console/sign-in")

@@ -432,10 +432,16 @@ def console_routes(
                 " WHERE id = %s",
                 (session.user.id,),
             ).fetchone()
+            tokens = conn.execute(
+                "SELECT id, name, created_at, last_used_at FROM api_tokens"
+                " WHERE user_id = %s ORDER BY created_at, id",
+                (session.user.id,),
+            ).fetchall()
         return render(
             request,
             "account.html",
             has_password=bool(row and row["has_password"]),
+            tokens=tokens,
         )
 
     return router

@@ -160,6 +160,11 @@
           }
           if (form.dataset.then === "run" && answer && answer.run_id) {
             window.location.assign(`/console/runs/${answer.run_id}?requested=true`);
+          } else if (form.dataset.then === "token" && answer && answer.token) {
+            // Shown once and never stored by the page: no reload until "Done".
+            form.querySelector("[data-issued-token]").textContent = answer.token;
+            form.querySelector("[data-issued]").hidden = false;
+            form.reset();
           } else if (form.dataset.then === "sign-in") {
             window.location.assign("/console/sign-in");
           } else {

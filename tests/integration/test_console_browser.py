@@ -24,11 +24,13 @@ import httpx
 import pytest
 from playwright.sync_api import (
     Browser,
+    Locator,
     Page,
     Playwright,
     expect,
     sync_playwright,
 )
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from devstack.stack import LocalStack
 
@@ -518,3 +520,65 @@ def test_a_password_changed_on_the_account_page_ends_the_session(
     finally:
         page.context.close()
     console.sign_in("ama", "a brand new passphrase").context.close()
+
+
+WITH_SMS_JOB = FIXED_JOB.replace(
+    "triggers:",
+    """  send-sms:
+    trigger: referral-received
+    adaptor: common
+    retries: 1
+    expression: |
+      fn(lambda state: {**state, "sent": state["data"]["phone"]})
+triggers:""",
+)
+FIXED_SMS_JOB = WITH_SMS_JOB.replace(
+    'state["data"]["phone"]', 'state["data"].get("phone", "none")'
+)
+
+
+def press_until_accepted(page: Page, button: Locator) -> None:
+    """Press, and if the ten-second rule refuses, wait as told and press again."""
+    start = page.url
+    button.click()
+    refusal = page.locator("[data-problem]:visible")
+    try:
+        page.wait_for_url(lambda url: url != start, timeout=3000)
+        return
+    except PlaywrightTimeoutError:
+        wait = re.search(r"try again in (\d+) s", refusal.first.inner_text())
+        assert wait is not None, refusal.first.inner_text()
+    time.sleep(int(wait.group(1)))
+    button.click()
+    page.wait_for_url(lambda url: url != start)
+
+
+def test_a_dead_letter_is_redriven_after_its_job_is_fixed(
+    console: Console, admin: Page
+) -> None:
+    console.deploy(WITH_SMS_JOB)
+    admin.goto(console.url(f"/console/projects/{PROJECT}/dead-letters"))
+    expect(admin.get_by_text("No dead letters waiting.")).to_be_visible()
+    posted = httpx.post(
+        console.inbox_url,
+        json={"form": "referral", "patient": {"name": "Baraka"}, "facility": "x"},
+        timeout=10,
+    )
+    assert posted.status_code == 202
+    # Two attempts, then the run appears here by itself.
+    row = admin.locator("[data-live=dead-letters] tbody tr", has_text="send-sms")
+    expect(row).to_contain_text("KeyError")
+    expect(row.locator("td[data-label=Attempts]")).to_have_text("2")
+    shot(admin, "dead-letters")
+    console.deploy(FIXED_SMS_JOB)
+    press_until_accepted(admin, row.get_by_role("button", name="Redrive"))
+    expect(admin.locator("[data-live=run] .status").first).to_contain_text("succeeded")
+
+
+def test_the_audit_log_shows_who_changed_what(console: Console, admin: Page) -> None:
+    admin.goto(console.url(f"/console/projects/{PROJECT}/audit"))
+    events = admin.locator("tbody tr")
+    expect(events.filter(has_text="dead_letter.redriven")).to_have_count(1)
+    expect(events.filter(has_text="credential.written").first).to_contain_text("admin")
+    expect(events.filter(has_text="project.deployed").first).to_be_visible()
+    shot(admin, "audit")

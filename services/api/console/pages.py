@@ -11,6 +11,7 @@ a project that does not exist, and actions above a viewer's role are not drawn.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any, cast, get_args
 from urllib.parse import urlencode
 from uuid import UUID
@@ -23,6 +24,7 @@ from psycopg_pool import ConnectionPool
 
 from services.api import history_queries, queries
 from services.api.access import require_project, require_role, role_in
+from services.api.audit import audit_page
 from services.api.console.render import render
 from services.api.history_queries import MessageFilter
 from services.api.history_routes import StatusFilter, run_filter
@@ -95,6 +97,15 @@ def _period(
     return day_window(
         _day(since, "from"), _day(until, "to"), _zone(tz), now or datetime.now(UTC)
     )
+
+
+def _event_id(value: str | None) -> int | None:
+    value = _blank(value)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise api_error(422, "invalid_filter", f"{value!r} is not an event id")
+    return int(value)
 
 
 def _uuid(value: str | None) -> UUID | None:
@@ -424,6 +435,54 @@ def console_routes(
             **context,
         )
 
+    @router.get("/console/projects/{name}/dead-letters")
+    def dead_letters(
+        request: Request,
+        name: str,
+        redriven: bool = False,
+        session: Session = signed_in,
+    ) -> Response:
+        with pool.connection() as conn:
+            context = project_context(conn, session, name, Role.VIEWER)
+            rows = conn.execute(
+                "SELECT run_id, job_name, message_id, exit_code, error, attempts,"
+                " dead_at, redriven_at, redriven_as FROM dead_letters"
+                " WHERE project_id = %s AND (%s OR redriven_at IS NULL)"
+                " ORDER BY dead_at DESC LIMIT %s",
+                (context["project"]["id"], redriven, PAGE_SIZE),
+            ).fetchall()
+        return render(
+            request,
+            "dead_letters.html",
+            tab="dead-letters",
+            dead_letters=rows,
+            redriven=redriven,
+            **context,
+        )
+
+    @router.get("/console/projects/{name}/audit")
+    def audit(
+        request: Request,
+        name: str,
+        before: str | None = None,
+        session: Session = signed_in,
+    ) -> Response:
+        older_than = _event_id(before)
+        with pool.connection() as conn:
+            context = project_context(conn, session, name, Role.ADMIN)
+            rows = audit_page(conn, context["project"]["id"], PAGE_SIZE + 1, older_than)
+        older = None
+        if len(rows) > PAGE_SIZE:
+            older = "?" + urlencode({"before": rows[PAGE_SIZE - 1]["id"]})
+        return render(
+            request,
+            "audit.html",
+            tab="audit",
+            events=rows[:PAGE_SIZE],
+            older=older,
+            **context,
+        )
+
     @router.get("/console/account")
     def account(request: Request, session: Session = signed_in) -> Response:
         with pool.connection() as conn:
@@ -476,7 +535,9 @@ def _project_name(conn: Connection[Any], project_id: UUID) -> str:
     return name
 
 
+@cache
 def _installed_version(adaptor: str) -> str | None:
+    """An adaptor's version; the installed packages do not change while serving."""
     try:
         return adaptor_version(adaptor)
     except PlatformError:

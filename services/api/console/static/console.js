@@ -44,24 +44,24 @@
   }
 
   function setUpCopyButtons() {
-    for (const button of document.querySelectorAll("[data-copy]")) {
-      button.addEventListener("click", async () => {
-        const source = document.querySelector(button.dataset.copy);
-        if (!source) return;
-        const before = button.getAttribute("aria-label") || button.textContent;
-        try {
-          await copyText(source.textContent.trim());
-          button.dataset.copied = "true";
-          button.setAttribute("title", "Copied");
-        } catch {
-          button.setAttribute("title", "Copy failed: select the text instead");
-        }
-        setTimeout(() => {
-          delete button.dataset.copied;
-          button.setAttribute("title", before);
-        }, 2000);
-      });
-    }
+    document.addEventListener("click", async (event) => {
+      const button = event.target.closest("[data-copy]");
+      if (!button) return;
+      const source = document.querySelector(button.dataset.copy);
+      if (!source) return;
+      const before = button.getAttribute("aria-label") || button.textContent;
+      try {
+        await copyText(source.textContent.trim());
+        button.dataset.copied = "true";
+        button.setAttribute("title", "Copied");
+      } catch {
+        button.setAttribute("title", "Copy failed: select the text instead");
+      }
+      setTimeout(() => {
+        delete button.dataset.copied;
+        button.setAttribute("title", before);
+      }, 2000);
+    });
   }
 
   // Filter forms send the viewer's zone, and leave empty fields out of the URL.
@@ -127,56 +127,58 @@
     );
   }
 
+  // One listener for the whole page, so forms inside live regions, which are
+  // replaced as they refresh, keep working.
   function setUpApiForms() {
-    for (const form of document.querySelectorAll("form[data-api]")) {
-      form.addEventListener("submit", async (event) => {
-        event.preventDefault();
-        if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
-        const problem = form.querySelector("[data-problem]");
-        const button = form.querySelector('[type="submit"]');
-        const show = (text) => {
-          if (!problem) return;
-          problem.textContent = text;
-          problem.hidden = !text;
-        };
-        let body;
-        try {
-          body = formBody(form);
-        } catch {
-          show("The values are not valid JSON.");
+    document.addEventListener("submit", async (event) => {
+      const form = event.target;
+      if (!(form instanceof HTMLFormElement) || !form.matches("form[data-api]")) return;
+      event.preventDefault();
+      if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+      const problem = form.querySelector("[data-problem]");
+      const button = form.querySelector('[type="submit"]');
+      const show = (text) => {
+        if (!problem) return;
+        problem.textContent = text;
+        problem.hidden = !text;
+      };
+      let body;
+      try {
+        body = formBody(form);
+      } catch {
+        show("The values are not valid JSON.");
+        return;
+      }
+      show("");
+      button.disabled = true;
+      try {
+        const { response, answer } = await callApi(
+          form.dataset.api,
+          formUrl(form),
+          body,
+        );
+        if (!response.ok) {
+          show(problemText(response, answer));
           return;
         }
-        show("");
-        button.disabled = true;
-        try {
-          const { response, answer } = await callApi(
-            form.dataset.api,
-            formUrl(form),
-            body,
-          );
-          if (!response.ok) {
-            show(problemText(response, answer));
-            return;
-          }
-          if (form.dataset.then === "run" && answer && answer.run_id) {
-            window.location.assign(`/console/runs/${answer.run_id}?requested=true`);
-          } else if (form.dataset.then === "token" && answer && answer.token) {
-            // Shown once and never stored by the page: no reload until "Done".
-            form.querySelector("[data-issued-token]").textContent = answer.token;
-            form.querySelector("[data-issued]").hidden = false;
-            form.reset();
-          } else if (form.dataset.then === "sign-in") {
-            window.location.assign("/console/sign-in");
-          } else {
-            window.location.reload();
-          }
-        } catch {
-          show("The server could not be reached; try again.");
-        } finally {
-          button.disabled = false;
+        if (form.dataset.then === "run" && answer && answer.run_id) {
+          window.location.assign(`/console/runs/${answer.run_id}?requested=true`);
+        } else if (form.dataset.then === "token" && answer && answer.token) {
+          // Shown once and never stored by the page: no reload until "Done".
+          form.querySelector("[data-issued-token]").textContent = answer.token;
+          form.querySelector("[data-issued]").hidden = false;
+          form.reset();
+        } else if (form.dataset.then === "sign-in") {
+          window.location.assign("/console/sign-in");
+        } else {
+          window.location.reload();
         }
-      });
-    }
+      } catch {
+        show("The server could not be reached; try again.");
+      } finally {
+        button.disabled = false;
+      }
+    });
   }
 
   // --- Selecting runs and re-running them ----------------------------------

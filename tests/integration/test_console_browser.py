@@ -302,7 +302,7 @@ def test_a_fixed_job_re_runs_its_failed_run_after_the_ten_second_rule(
     expect(admin.locator("ol.log")).to_contain_text("facility notified")
     shot(admin, "run")
 
-    admin.get_by_role("link", name="Inbox").click()
+    admin.get_by_role("link", name="Inbox", exact=True).click()
     row = admin.locator("[data-live=inbox] tbody tr").first
     expect(row.locator(".job-state", has_text="notify-facility")).to_contain_text(
         "success"
@@ -477,9 +477,10 @@ def test_an_api_token_is_issued_once_and_revoked_on_the_account_page(
     admin.goto(console.url("/console/account"))
     admin.get_by_label("What the new token is for").fill("reports")
     admin.get_by_role("button", name="Issue a token").click()
-    issued = admin.locator("[data-issued-token]")
+    issued = admin.locator("[data-revealed]")
     expect(issued).to_have_text(re.compile(r"^ofn_[0-9a-f]{12}_\S+$"))
     token = issued.inner_text()
+    assert admin.title() == "Your account · openfn-stream"
     shot(admin, "account")
 
     def me() -> int:
@@ -573,6 +574,42 @@ def test_a_dead_letter_is_redriven_after_its_job_is_fixed(
     console.deploy(FIXED_SMS_JOB)
     press_until_accepted(admin, row.get_by_role("button", name="Redrive"))
     expect(admin.locator("[data-live=run] .status").first).to_contain_text("succeeded")
+
+
+def test_an_inbox_protected_on_its_access_page_refuses_messages_without_the_key(
+    console: Console, admin: Page
+) -> None:
+    admin.goto(console.url(f"/console/projects/{PROJECT}/inbox-access"))
+    expect(admin.get_by_text("Anyone who knows the inbox URL")).to_be_visible()
+    admin.get_by_label("Kind").select_option("api_key")
+    admin.get_by_label("Name (for Basic").fill("commcare")
+    admin.get_by_role("button", name="Create").click()
+    secret = admin.locator("[data-revealed]")
+    expect(secret).not_to_be_empty()
+    key = secret.inner_text()
+    shot(admin, "inbox-access")
+    admin.get_by_role("link", name="Done").click()
+    expect(admin.get_by_text("The inbox accepts only messages")).to_be_visible()
+    assert key not in admin.content()
+    body = {"form": "survey"}
+
+    def post(**headers: str) -> int:
+        return httpx.post(
+            console.inbox_url, json=body, headers=headers, timeout=10
+        ).status_code
+
+    # The gateway picks the new credential up within moments.
+    deadline = time.monotonic() + 15
+    while post() != 401 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert post() == 401
+    assert post(**{"x-api-key": key}) == 202
+
+    admin.once("dialog", lambda dialog: dialog.accept())
+    admin.locator("tbody tr", has_text="commcare").get_by_role(
+        "button", name="Revoke"
+    ).click()
+    expect(admin.get_by_text("Anyone who knows the inbox URL")).to_be_visible()
 
 
 def test_the_audit_log_shows_who_changed_what(console: Console, admin: Page) -> None:

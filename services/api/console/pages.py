@@ -214,6 +214,8 @@ def console_routes(
                 conn, project_id, filters, PAGE_SIZE + 1, after
             )
             any_message = bool(rows) or _last_message_at(conn, project_id) is not None
+            # Only the empty inbox's example needs to know.
+            protected = not any_message and _inbox_protected(conn, project_id)
         query = {"since": since or "", "until": until or "", "q": q or "", "tz": tz}
         return render(
             request,
@@ -225,6 +227,7 @@ def console_routes(
             filtered=any(_blank(v) for v in (since, until, q)),
             paged=after_id is not None,
             any_message=any_message,
+            protected=protected,
             **context,
         )
 
@@ -460,6 +463,27 @@ def console_routes(
             **context,
         )
 
+    @router.get("/console/projects/{name}/inbox-access")
+    def inbox_access(
+        request: Request, name: str, session: Session = signed_in
+    ) -> Response:
+        with pool.connection() as conn:
+            context = project_context(conn, session, name, Role.ADMIN)
+            rows = conn.execute(
+                "SELECT id, kind, coalesce(username, name) AS name, created_at,"
+                " revoked_at FROM inbox_credentials WHERE project_id = %s"
+                " ORDER BY revoked_at IS NOT NULL, created_at DESC",
+                (context["project"]["id"],),
+            ).fetchall()
+        return render(
+            request,
+            "inbox_access.html",
+            tab="inbox-access",
+            credentials=rows,
+            protected=any(row["revoked_at"] is None for row in rows),
+            **context,
+        )
+
     @router.get("/console/projects/{name}/audit")
     def audit(
         request: Request,
@@ -523,6 +547,16 @@ def _last_message_at(conn: Connection[Any], project_id: UUID) -> datetime | None
         (project_id,),
     ).fetchone()
     return row["received_at"] if row else None
+
+
+def _inbox_protected(conn: Connection[Any], project_id: UUID) -> bool:
+    """Whether posting to the project's inbox needs a credential."""
+    row = conn.execute(
+        "SELECT 1 FROM inbox_credentials WHERE project_id = %s"
+        " AND revoked_at IS NULL LIMIT 1",
+        (project_id,),
+    ).fetchone()
+    return row is not None
 
 
 def _project_name(conn: Connection[Any], project_id: UUID) -> str:

@@ -87,9 +87,10 @@
       init.body = JSON.stringify(body);
     }
     const response = await fetch(url, init);
-    let answer = null;
+    // Some answers (204) have no body whatever their content type says.
+    const text = await response.text();
     const type = response.headers.get("content-type") || "";
-    if (type.includes("application/json")) answer = await response.json();
+    const answer = text && type.includes("application/json") ? JSON.parse(text) : null;
     return { response, answer };
   }
 
@@ -163,9 +164,11 @@
         }
         if (form.dataset.then === "run" && answer && answer.run_id) {
           window.location.assign(`/console/runs/${answer.run_id}?requested=true`);
-        } else if (form.dataset.then === "token" && answer && answer.token) {
-          // Shown once and never stored by the page: no reload until "Done".
-          form.querySelector("[data-issued-token]").textContent = answer.token;
+        } else if (form.dataset.then === "reveal" && answer) {
+          // A secret the server shows once: kept on screen, never stored by
+          // the page, and no reload until "Done".
+          form.querySelector("[data-revealed]").textContent =
+            answer[form.dataset.reveal];
           form.querySelector("[data-issued]").hidden = false;
           form.reset();
         } else if (form.dataset.then === "sign-in") {

@@ -247,23 +247,30 @@
 
   const served = new Map();
   let polling = true;
+  let busy = false;
 
   async function refresh() {
-    if (!polling) return;
-    let response;
+    if (!polling || busy) return;
+    busy = true;
     try {
-      response = await fetch(window.location.href, {
+      const response = await fetch(window.location.href, {
         credentials: "same-origin",
-        headers: { "x-console-refresh": "1" },
       });
+      if (response.redirected) {
+        // The session ended: the answer is the sign-in page. Stop asking.
+        polling = false;
+      } else if (response.ok) {
+        update(await response.text());
+      }
     } catch {
-      return;
+      // The server is out of reach for now; the next round tries again.
+    } finally {
+      busy = false;
     }
-    if (response.redirected || !response.ok) {
-      polling = response.ok;
-      return;
-    }
-    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+  }
+
+  function update(html) {
+    const page = new DOMParser().parseFromString(html, "text/html");
     for (const region of document.querySelectorAll("[data-live]")) {
       const fresh = page.querySelector(`[data-live="${region.dataset.live}"]`);
       if (!fresh) {

@@ -368,6 +368,13 @@ def test_the_notes_tell_the_operator_where_the_inbox_is() -> None:
     assert "POST https://inbox.example.org/inbox/<inbox id>" in production
 
 
+def test_the_notes_tell_the_operator_how_to_sign_in_to_the_console() -> None:
+    notes = render_example("default").notes
+
+    assert "openfn admin set-password admin" in notes
+    assert "http://127.0.0.1:8001/console" in notes
+
+
 def test_the_api_hands_out_inbox_urls_of_the_gateway_ingress() -> None:
     values = yaml.safe_load(
         """

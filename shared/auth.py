@@ -242,8 +242,9 @@ def authenticate_password(
     if row is None or stored is None:
         return None
     if _HASHER.check_needs_rehash(stored):
+        # Only if unchanged since it was read: a password set meanwhile wins.
         conn.execute(
-            "UPDATE users SET password_hash = %s WHERE id = %s",
-            (_HASHER.hash(password), row["id"]),
+            "UPDATE users SET password_hash = %s WHERE id = %s AND password_hash = %s",
+            (_HASHER.hash(password), row["id"], stored),
         )
     return User(row["id"], row["username"], row["is_admin"])

@@ -69,7 +69,7 @@ def start_session(
     expires_at = now + min(policy.idle, policy.lifetime)
     with conn.transaction():
         # Sweeping here keeps the table as small as the live sessions.
-        conn.execute("DELETE FROM console_sessions WHERE expires_at < %s", (now,))
+        conn.execute("DELETE FROM console_sessions WHERE expires_at <= %s", (now,))
         conn.execute(
             "INSERT INTO console_sessions"
             " (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at)"

@@ -7,7 +7,7 @@ import os
 from confluent_kafka import Consumer
 
 from services.runner import metrics
-from services.runner.claims import ClaimStore
+from services.runner.claims import ClaimHeartbeat, ClaimStore
 from services.runner.credentials import CredentialSource
 from services.runner.engine import ProcessEngine, make_process_undumpable
 from services.runner.service import Runner, RunnerConfig
@@ -60,6 +60,7 @@ def main() -> None:
         settings.database_url.get_secret_value(), settings.database_pool_size, "runner"
     )
     vault = VaultClient(settings)
+    claims = ClaimStore(pool, settings.runner_name, settings.claim_stale_s)
     runner = Runner(
         RunnerConfig(
             name=settings.runner_name,
@@ -71,7 +72,7 @@ def main() -> None:
         consumer,
         engine,
         producer,
-        ClaimStore(pool, settings.runner_name),
+        claims,
         CredentialSource(vault, settings.credential_cache_s),
         topics,
     )
@@ -89,9 +90,11 @@ def main() -> None:
     log.info(
         "service.started", group=settings.runner_group, runner=settings.runner_name
     )
+    heartbeat = ClaimHeartbeat(claims, settings.claim_heartbeat_s).start()
     try:
         runner.run(stop)
     finally:
+        heartbeat.stop()
         ops.stop()
         engine.close()
         producer.close()

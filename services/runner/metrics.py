@@ -13,3 +13,8 @@ RUN_DURATION = Histogram(
 )
 RUNS_IN_PROGRESS = Gauge("openfn_runner_runs_in_progress", "Runs executing now.")
 WORKERS = Gauge("openfn_runner_workers", "Warm workers in the pool.")
+CLAIMS_TAKEN_OVER = Counter(
+    "openfn_runner_claims_taken_over",
+    "Claims taken over from a runner that stopped renewing them, on runs never"
+    " started.",
+)

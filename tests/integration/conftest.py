@@ -44,6 +44,8 @@ def platform(
             "OPENFN_RUN_TIMEOUT_S": "8",
             "OPENFN_LOST_RUN_GRACE_S": "2",
             "OPENFN_RETRY_BASE_DELAY_S": "1",
+            "OPENFN_CLAIM_HEARTBEAT_S": "1",
+            "OPENFN_CLAIM_STALE_S": "4",
         },
     )
     stack.prepare()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from devstack.stack import LocalStack
+from shared.db import connect
 from shared.events import JobSpec, RunRequest, TriggerRef
 from shared.kafka import EventProducer, Record
 from shared.model import TriggerKind
@@ -139,3 +140,102 @@ def _finished_run(api: httpx.Client, message_id: str) -> dict[str, Any] | None:
         return None
     runs = [r for r in receipt.json()["runs"] if r["finished_at"]]
     return finished(api, runs[0]["id"]) if runs else None
+
+
+def claim_of(platform: LocalStack, run_id: object) -> dict[str, Any] | None:
+    assert platform.servers is not None
+    with connect(platform.servers.database_url) as conn:
+        return conn.execute(
+            "SELECT runner, claimed_at, heartbeat_at, finished_at FROM run_claims"
+            " WHERE run_id = %s",
+            (run_id,),
+        ).fetchone()
+
+
+def hold_claim(platform: LocalStack, run_id: object, age_s: float) -> None:
+    """A claim by a runner named ``gone``, last renewed ``age_s`` ago."""
+    assert platform.servers is not None
+    with connect(platform.servers.database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO run_claims (run_id, runner, claimed_at, heartbeat_at)"
+            " VALUES (%s, 'gone', now() - make_interval(secs => %s),"
+            " now() - make_interval(secs => %s))"
+            " ON CONFLICT (run_id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at",
+            (run_id, age_s, age_s),
+        )
+
+
+def test_a_claim_left_by_a_runner_that_died_before_its_run_started_is_taken_over(
+    platform: LocalStack, tmp_path: Path, api: httpx.Client
+) -> None:
+    path = tmp_path / "project.yaml"
+    path.write_text(PROJECT)
+    project = platform.deploy(path, "taken-over")
+    request = request_for(project)
+    hold_claim(platform, request.run_id, age_s=3600)
+
+    send(platform, request)
+    run = eventually(lambda: finished(api, request.run_id), timeout_s=60)
+
+    assert run["status"] == "succeeded"
+    assert run["final_state"] == {"n": 1}
+    assert run["runner"] != "gone"
+    claim = claim_of(platform, request.run_id)
+    assert claim is not None
+    assert claim["runner"] == run["runner"]
+    assert claim["finished_at"] is not None
+
+
+def test_a_claim_still_renewed_is_left_to_its_runner_until_it_goes_quiet(
+    platform: LocalStack, tmp_path: Path, api: httpx.Client
+) -> None:
+    path = tmp_path / "project.yaml"
+    path.write_text(PROJECT)
+    project = platform.deploy(path, "still-held")
+    request = request_for(project)
+    hold_claim(platform, request.run_id, age_s=0)
+    send(platform, request)
+
+    # Renewed every half second for longer than a claim takes to go stale
+    # (4 s here): the run is left alone.
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        hold_claim(platform, request.run_id, age_s=0)
+        time.sleep(0.5)
+    assert finished(api, request.run_id) is None
+    assert api.get(f"/api/runs/{request.run_id}").status_code == 404
+
+    # Its runner went quiet: the run is taken over and runs once.
+    run = eventually(lambda: finished(api, request.run_id), timeout_s=60)
+    assert run["status"] == "succeeded"
+    assert run["runner"] != "gone"
+
+
+def test_a_runner_renews_the_claim_of_a_run_under_way(
+    platform: LocalStack, tmp_path: Path, api: httpx.Client
+) -> None:
+    path = tmp_path / "project.yaml"
+    path.write_text(PROJECT)
+    project = platform.deploy(path, "renewed")
+    request = request_for(project)
+    slow = request.job.model_copy(
+        update={
+            "expression": 'fn(lambda state: __import__("time").sleep(3.5) or state)'
+        }
+    )
+    request = request.model_copy(update={"job": slow})
+    send(platform, request)
+
+    claim = eventually(lambda: claim_of(platform, request.run_id))
+    renewed = eventually(
+        lambda: (
+            c
+            if (c := claim_of(platform, request.run_id))
+            and c["heartbeat_at"] - c["claimed_at"] >= timedelta(seconds=1.5)
+            else None
+        ),
+        timeout_s=20,
+    )
+    assert renewed["finished_at"] is None
+    assert renewed["runner"] == claim["runner"]
+    eventually(lambda: finished(api, request.run_id))

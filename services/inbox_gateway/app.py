@@ -234,14 +234,22 @@ def create_app(gateway: Gateway) -> FastAPI:
     return app
 
 
-async def refuse_replay(
-    gateway: Gateway, project: Project, signed: SignedRequest, inbox_id: str
+async def answer_repeat(
+    gateway: Gateway,
+    project: Project,
+    signed: SignedRequest,
+    inbox_id: str,
+    message_id: UUID,
 ) -> Response | None:
-    """The answer to a signed request whose webhook id was accepted before, or
-    to one that cannot be checked; None for a first sighting, now recorded."""
+    """The answer to a signed request whose webhook id was seen before, or to
+    one that cannot be checked; None for a first sighting, now recorded.
+
+    A repeat is answered as its first delivery was, ``202`` with that message's
+    id, once that message is stored; while it is being stored, ``503``.
+    """
     try:
-        first = await gateway.replays.remember(
-            project.id, signed.webhook_id, signed.replayable_until_s
+        sighting = await gateway.replays.remember(
+            project.id, signed.webhook_id, signed.replayable_until_s, message_id
         )
     except psycopg.Error as exc:
         log.warning(
@@ -253,7 +261,22 @@ async def refuse_replay(
             "replays_unavailable",
             "the signature could not be checked; send it again later",
         )
-    return None if first else inbox_not_found(inbox_id)
+    if sighting.first:
+        return None
+    if sighting.stored and sighting.message_id is not None:
+        log.info(
+            "message.repeated",
+            message_id=str(sighting.message_id),
+            project_id=str(project.id),
+            webhook_id=signed.webhook_id,
+        )
+        return JSONResponse({"message_id": str(sighting.message_id)}, status_code=202)
+    return unavailable(
+        gateway.settings,
+        inbox_id,
+        "first_delivery_in_progress",
+        "a message with this webhook-id is being stored; send it again later",
+    )
 
 
 async def receive_message(
@@ -296,13 +319,16 @@ async def receive_message(
             parse_body(kind, raw)
     except InvalidBodyError as exc:
         return error(400, "invalid_body", str(exc), inbox_id=inbox_id)
+    message_id = UUID(bytes=uuid_utils.uuid7().bytes)
     if verification.signed is not None:
-        refusal = await refuse_replay(gateway, project, verification.signed, inbox_id)
-        if refusal is not None:
-            return refusal
+        repeat = await answer_repeat(
+            gateway, project, verification.signed, inbox_id, message_id
+        )
+        if repeat is not None:
+            return repeat
 
     message = Message(
-        id=UUID(bytes=uuid_utils.uuid7().bytes),
+        id=message_id,
         project_id=project.id,
         received_at=datetime.now(UTC),
         content_type=content_type,
@@ -332,6 +358,8 @@ async def receive_message(
         )
     metrics.PRODUCE_DURATION.observe(time.perf_counter() - produce_started)
     metrics.ACCEPTED_BYTES.inc(len(raw))
+    if verification.signed is not None:
+        await gateway.replays.stored(project.id, verification.signed.webhook_id)
     log.info(
         "message.accepted",
         message_id=str(message.id),

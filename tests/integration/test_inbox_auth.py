@@ -7,6 +7,7 @@ import base64
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -15,7 +16,7 @@ import httpx
 import pytest
 
 from devstack.stack import LocalStack
-from services.inbox_gateway.replays import ReplayGuard
+from services.inbox_gateway.replays import ReplayGuard, Sighting
 from shared.db import connect
 from shared.inbox_auth import (
     create_api_key,
@@ -116,10 +117,58 @@ def test_a_signed_request_is_let_in_once(project: SecuredProject) -> None:
         secret = create_hmac_secret(conn, project.id, "salesforce").secret
     project.wait_for(401)
     first = signed(secret, f"msg_{uuid.uuid4().hex}")
+    since = datetime.now(UTC)
 
-    assert project.post(first) == 202
-    assert project.post(first) == 404
-    assert project.post(signed(secret, f"msg_{uuid.uuid4().hex}")) == 202
+    accepted = project.inbox.post(content=SURVEY, headers={**JSON, **first})
+    repeated = project.inbox.post(content=SURVEY, headers={**JSON, **first})
+    other = project.inbox.post(
+        content=SURVEY, headers={**JSON, **signed(secret, f"msg_{uuid.uuid4().hex}")}
+    )
+
+    assert accepted.status_code == 202
+    # A sender retrying after a lost answer, or anyone replaying the request,
+    # gets the first delivery's answer, and no second message is stored.
+    assert repeated.status_code == 202
+    assert repeated.json() == accepted.json()
+    assert other.status_code == 202
+    assert other.json() != accepted.json()
+    eventually(lambda: stored_messages(project, since) == 2 or None)
+    time.sleep(1)
+    assert stored_messages(project, since) == 2
+
+
+def stored_messages(project: SecuredProject, since: datetime) -> int:
+    with connect(project.database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) AS n FROM messages WHERE project_id = %s"
+            " AND received_at >= %s",
+            (project.id, since),
+        ).fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+def test_a_repeat_while_the_first_delivery_is_being_stored_is_asked_to_wait(
+    project: SecuredProject,
+) -> None:
+    with connect(project.database_url, autocommit=True) as conn:
+        secret = create_hmac_secret(conn, project.id, "salesforce").secret
+    project.wait_for(401)
+    headers = signed(secret, f"msg_{uuid.uuid4().hex}")
+    # A first delivery still on its way to the broker, as another replica
+    # would leave it.
+    with connect(project.database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO inbox_replays (project_id, webhook_id, expires_at, message_id)"
+            " VALUES (%s, %s, now() + interval '5 minutes', %s)",
+            (project.id, headers["webhook-id"], uuid.uuid4()),
+        )
+
+    waiting = project.inbox.post(content=SURVEY, headers={**JSON, **headers})
+
+    assert waiting.status_code == 503
+    assert waiting.json()["code"] == "first_delivery_in_progress"
+    assert int(waiting.headers["retry-after"]) >= 1
 
 
 def test_a_signature_outside_the_tolerance_or_with_another_secret_is_404(
@@ -177,26 +226,43 @@ def test_other_inboxes_stay_open_while_one_is_probed(
 def test_replay_records_are_shared_and_expire(
     project: SecuredProject,
 ) -> None:
-    async def scenario() -> list[bool]:
+    first, second = uuid.uuid4(), uuid.uuid4()
+
+    async def scenario() -> list[Sighting]:
         guards = [ReplayGuard(project.database_url, 2, 5, 0).open() for _ in range(2)]
         try:
             later_s = time.time() + 60
+            seen = [
+                await guards[0].remember(project.id, "msg_a", later_s, first),
+                await guards[1].remember(project.id, "msg_a", later_s, second),
+            ]
+            await guards[0].stored(project.id, "msg_a")
             return [
-                await guards[0].remember(project.id, "msg_a", later_s),
-                await guards[1].remember(project.id, "msg_a", later_s),
-                await guards[1].remember(project.id, "msg_b", time.time() - 1),
-                await guards[0].remember(project.id, "msg_b", later_s),
+                *seen,
+                await guards[1].remember(project.id, "msg_a", later_s, second),
+                await guards[1].remember(project.id, "msg_b", time.time() - 1, first),
+                await guards[0].remember(project.id, "msg_b", later_s, second),
                 await _forgotten_then_remembered(guards[0], project.id, later_s),
             ]
         finally:
             for guard in guards:
                 guard.close()
 
-    assert asyncio.run(scenario()) == [True, False, True, True, True]
+    assert asyncio.run(scenario()) == [
+        Sighting(first=True),
+        # Seen on another replica while its message is being stored,
+        Sighting(first=False, message_id=first, stored=False),
+        # then once it is: the first delivery's message.
+        Sighting(first=False, message_id=first, stored=True),
+        Sighting(first=True),
+        # An expired record does not count.
+        Sighting(first=True),
+        Sighting(first=True),
+    ]
 
 
 async def _forgotten_then_remembered(
     guard: ReplayGuard, project_id: UUID, until_s: float
-) -> bool:
+) -> Sighting:
     await guard.forget(project_id, "msg_a")
-    return await guard.remember(project_id, "msg_a", until_s)
+    return await guard.remember(project_id, "msg_a", until_s, uuid.uuid4())

@@ -27,6 +27,12 @@ from shared.settings import MiB
 from shared.topics import Topics
 
 SERVICES = ("inbox_gateway", "api", "dispatcher", "runner", "recorder", "scheduler")
+# The Vault role each service that talks to Vault logs in as.
+VAULT_ROLES = {
+    "api": "openfn-api",
+    "runner": "openfn-runner",
+    "inbox_gateway": "openfn-gateway",
+}
 ADMIN_USERNAME = "admin"
 
 # Consumer settings that let groups form and rebalance within seconds.
@@ -155,7 +161,7 @@ class LocalStack:
         if service in ports:
             env["OPENFN_PORT"] = str(ports[service])
             env["OPENFN_HOST"] = "127.0.0.1"
-        login = self._vault_logins.get(f"openfn-{service}")
+        login = self._vault_logins.get(VAULT_ROLES.get(service, ""))
         if login is not None:
             env["OPENFN_VAULT_ROLE_ID"] = login.role_id
             env["OPENFN_VAULT_SECRET_ID"] = login.secret_id

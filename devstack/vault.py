@@ -61,17 +61,23 @@ class AppRoleLogin:
     secret_id: str
 
 
-# What each service may do with credentials: the API writes them, runners only read.
-_POLICIES = {
+# What each service may do: the API writes credentials and seals inbox
+# signing secrets, runners only read credentials, gateways only open secrets.
+_CREDENTIALS = {
     "openfn-api": ["create", "update", "read", "delete", "list"],
     "openfn-runner": ["read"],
+    "openfn-gateway": [],
 }
+_TRANSIT = {"openfn-api": "encrypt", "openfn-gateway": "decrypt"}
+TRANSIT_MOUNT = "transit"
+INBOX_KEY = "openfn-inbox"
 
 
 def configure_vault(
     address: str, root_token: str, prefix: str = "openfn"
 ) -> dict[str, AppRoleLogin]:
-    """Enable AppRole and give the API and the runners their policy and login.
+    """Enable AppRole and the transit engine with the inbox key, and give the
+    API, the runners and the gateway their policy and login.
 
     Role and secret ids are fixed per server, so a restarted dev server can be
     configured again with the same logins.
@@ -79,14 +85,26 @@ def configure_vault(
     client = hvac.Client(url=address, token=root_token)
     if "approle/" not in client.sys.list_auth_methods():
         client.sys.enable_auth_method("approle")
+    if f"{TRANSIT_MOUNT}/" not in client.sys.list_mounted_secrets_engines()["data"]:
+        client.sys.enable_secrets_engine("transit", path=TRANSIT_MOUNT)
+    # Derived: each secret is sealed to its credential's id.
+    client.secrets.transit.create_key(
+        INBOX_KEY, derived=True, mount_point=TRANSIT_MOUNT
+    )
     logins: dict[str, AppRoleLogin] = {}
-    for role, capabilities in _POLICIES.items():
+    for role, capabilities in _CREDENTIALS.items():
         granted = ", ".join(f'"{c}"' for c in capabilities)
         rules = "".join(
             f'path "secret/{kind}/{prefix}/projects/*"'
             f" {{ capabilities = [{granted}] }}\n"
             for kind in ("data", "metadata")
+            if capabilities
         )
+        if role in _TRANSIT:
+            rules += (
+                f'path "{TRANSIT_MOUNT}/{_TRANSIT[role]}/{INBOX_KEY}"'
+                ' { capabilities = ["update"] }\n'
+            )
         client.sys.create_or_update_policy(role, rules)
         client.auth.approle.create_or_update_approle(
             role,

@@ -4,7 +4,8 @@ A deploy commits its rows and sends a PostgreSQL notification; the catalog
 listens for it and also re-reads the deployment counter every
 ``refresh_s`` seconds, so a missed notification delays a change, never loses it.
 The gateway's catalog also holds each project's inbox credentials, reloaded the
-same way when they change.
+same way when they change, and again every ``refresh_s`` while a signing
+secret could not be opened.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from uuid import UUID
 import psycopg
 
 from shared.db.connection import DEPLOY_CHANNEL, connect
-from shared.inbox_auth import InboxAuth, read_inbox_auth
+from shared.inbox_auth import InboxAuth, SigningKeys, read_inbox_credentials
 from shared.logging import get_logger
 from shared.model import Job, Project, Trigger
 
@@ -39,6 +40,11 @@ class CatalogSnapshot:
     auth_revision: int = 0
     inbox_auth: dict[UUID, InboxAuth] = field(default_factory=dict)
 
+    @property
+    def unopened_secrets(self) -> int:
+        """Active signing secrets whose key could not be opened."""
+        return sum(auth.unopened for auth in self.inbox_auth.values())
+
 
 _REVISIONS = "SELECT coalesce(max(id), 0) AS r, 0 AS a FROM deployments"
 _REVISIONS_WITH_AUTH = (
@@ -48,15 +54,16 @@ _REVISIONS_WITH_AUTH = (
 
 
 def read_snapshot(
-    conn: psycopg.Connection[Any], *, with_inbox_auth: bool = False
+    conn: psycopg.Connection[Any], *, signing_keys: SigningKeys | None = None
 ) -> CatalogSnapshot:
     """Load every project, its jobs and its triggers in one consistent read.
 
     Args:
         conn: a connection with dict rows, not inside a transaction.
-        with_inbox_auth: also load inbox credentials, secrets included; only
-            the inbox gateway needs them.
+        signing_keys: given, inbox credentials are loaded too, their signing
+            secrets opened through it; only the inbox gateway needs them.
     """
+    with_inbox_auth = signing_keys is not None
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         revisions = conn.execute(
@@ -73,7 +80,9 @@ def read_snapshot(
             "SELECT id, project_id, name, kind, criteria, exclusion, cron,"
             " upstream_job, missed FROM triggers ORDER BY name"
         ).fetchall()
-        inbox_auth = read_inbox_auth(conn) if with_inbox_auth else {}
+        credentials = read_inbox_credentials(conn) if with_inbox_auth else []
+    # Vault is asked outside the transaction, which it would otherwise hold open.
+    inbox_auth = signing_keys.inbox_auth(credentials) if signing_keys else {}
     jobs_of: dict[UUID, list[Job]] = {}
     for row in jobs:
         jobs_of.setdefault(row.pop("project_id"), []).append(Job.model_validate(row))
@@ -99,6 +108,10 @@ def read_snapshot(
     )
 
 
+def _summary(snapshot: CatalogSnapshot) -> tuple[int, int, int]:
+    return snapshot.revision, snapshot.auth_revision, snapshot.unopened_secrets
+
+
 class ProjectCatalog:
     """Thread-safe access to the latest snapshot, refreshed in the background."""
 
@@ -107,11 +120,12 @@ class ProjectCatalog:
         database_url: str,
         refresh_s: float = 5.0,
         *,
-        with_inbox_auth: bool = False,
+        signing_keys: SigningKeys | None = None,
     ) -> None:
         self._url = database_url
         self._refresh_s = refresh_s
-        self._with_inbox_auth = with_inbox_auth
+        self._signing_keys = signing_keys
+        self._with_inbox_auth = signing_keys is not None
         self._snapshot = CatalogSnapshot()
         self._loaded = threading.Event()
         self._stop = threading.Event()
@@ -165,17 +179,22 @@ class ProjectCatalog:
             and row is not None
             and row["r"] == self._snapshot.revision
             and row["a"] == self._snapshot.auth_revision
+            and not self._snapshot.unopened_secrets
         ):
             return
-        snapshot = read_snapshot(conn, with_inbox_auth=self._with_inbox_auth)
+        before = self._snapshot if self._loaded.is_set() else None
+        snapshot = read_snapshot(conn, signing_keys=self._signing_keys)
         self._snapshot = snapshot
         self._loaded.set()
-        log.info(
-            "catalog.loaded",
-            revision=snapshot.revision,
-            projects=len(snapshot.by_id),
-            auth_revision=snapshot.auth_revision,
-        )
+        # Re-read while a secret stays unopened, it is logged only as it changes.
+        if before is None or _summary(before) != _summary(snapshot):
+            log.info(
+                "catalog.loaded",
+                revision=snapshot.revision,
+                projects=len(snapshot.by_id),
+                auth_revision=snapshot.auth_revision,
+                unopened_secrets=snapshot.unopened_secrets,
+            )
 
     def _watch(self) -> None:
         while not self._stop.is_set():

@@ -6,6 +6,11 @@ or a Standard Webhooks signature (``webhook-id``, ``webhook-timestamp``,
 ``webhook-signature``). Verification is pure and works on what the catalog
 holds in memory; the functions at the end write credentials and wake the
 gateways so that they reload.
+
+API keys and Basic passwords are kept as digests. Signing secrets must be
+read back to check signatures, so they are sealed by Vault's transit engine,
+bound to their credential's id, and only the ciphertext is stored; gateways
+open each one once and keep the key in memory.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from psycopg import Connection
@@ -62,13 +67,16 @@ class InboxAuth:
 
     ``required`` is true whenever the project has an active credential, even
     one that could not be loaded, so a broken secret closes the inbox rather
-    than opening it.
+    than opening it. ``unopened`` counts the signing secrets whose key is not
+    at hand (Vault did not answer, or refused): a signature none of the other
+    keys verifies may be one of theirs, so it is not called wrong.
     """
 
     required: bool = False
     api_key_hashes: tuple[bytes, ...] = ()
     basic_logins: tuple[BasicLogin, ...] = ()
     hmac_keys: tuple[bytes, ...] = ()
+    unopened: int = 0
 
 
 class Verdict(StrEnum):
@@ -77,6 +85,8 @@ class Verdict(StrEnum):
     ACCEPTED = "accepted"
     MISSING = "missing"
     REFUSED = "refused"
+    # A signature that may be good, under a secret that cannot be opened now.
+    UNCHECKED = "unchecked"
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,7 @@ class Verification:
 ACCEPTED = Verification(Verdict.ACCEPTED)
 MISSING = Verification(Verdict.MISSING)
 REFUSED = Verification(Verdict.REFUSED)
+UNCHECKED = Verification(Verdict.UNCHECKED)
 
 
 def sha256(value: bytes) -> bytes:
@@ -165,8 +176,13 @@ def verify_request(
         accepted |= _matches_login(login, auth.basic_logins)
     if accepted:
         return ACCEPTED
-    if auth.hmac_keys and "webhook-signature" in headers:
-        return _verify_signature(auth.hmac_keys, headers, body, now_s, tolerance_s)
+    if (auth.hmac_keys or auth.unopened) and "webhook-signature" in headers:
+        verification = _verify_signature(
+            auth.hmac_keys, headers, body, now_s, tolerance_s
+        )
+        if verification.verdict is Verdict.REFUSED and auth.unopened:
+            return UNCHECKED
+        return verification
     return REFUSED if presented else MISSING
 
 
@@ -236,15 +252,66 @@ def _offered_signatures(header: str) -> list[str]:
     return [entry for entry in header.split() if entry.startswith("v1,")]
 
 
-def to_inbox_auth(rows: Iterable[Mapping[str, Any]]) -> InboxAuth:
+class Sealer(Protocol):
+    """Encrypts secrets bound to a context, and decrypts them again (Vault)."""
+
+    def seal(self, context: bytes, plaintext: bytes) -> str: ...
+
+    def unseal(self, context: bytes, ciphertext: str) -> bytes: ...
+
+
+def signing_context(credential_id: UUID) -> bytes:
+    """What a signing secret is sealed to: its ciphertext, copied to another
+    credential's row, does not open."""
+    return f"inbox-credential:{credential_id}".encode()
+
+
+def open_signing_key(credential_id: UUID, stored: str, sealer: Sealer | None) -> bytes:
+    """The HMAC key of a stored signing secret.
+
+    A secret stored before sealing existed is still read as it is.
+
+    Raises:
+        InboxCredentialError: the secret does not parse, or is sealed and no
+            ``sealer`` was given.
+        SealRefusedError: Vault refused to open it (``shared.vault``).
+        VaultUnavailableError: Vault did not answer (``shared.vault``).
+    """
+    if stored.startswith(HMAC_SECRET_PREFIX):
+        return parse_hmac_secret(stored)
+    if sealer is None:
+        raise InboxCredentialError("the secret is sealed and no Vault is configured")
+    opened = sealer.unseal(signing_context(credential_id), stored)
+    return parse_hmac_secret(opened.decode("utf-8", errors="replace"))
+
+
+# A signing secret's key, or None when it could not be opened.
+KeyOf = Callable[[Mapping[str, Any]], bytes | None]
+
+
+def _plain_key(row: Mapping[str, Any]) -> bytes | None:
+    try:
+        return open_signing_key(row["id"], row["secret"], None)
+    except InboxCredentialError as exc:
+        log.error(
+            "inbox_auth.secret_invalid", credential_id=str(row["id"]), error=str(exc)
+        )
+        return None
+
+
+def to_inbox_auth(
+    rows: Iterable[Mapping[str, Any]], key_of: KeyOf = _plain_key
+) -> InboxAuth:
     """One project's active ``inbox_credentials`` rows as an ``InboxAuth``.
 
-    A stored HMAC secret that does not parse is logged and left out.
+    ``key_of`` gives a signing secret's key; a secret without one is counted
+    as unopened. By default only secrets stored unsealed are opened.
     """
     required = False
     api_keys: list[bytes] = []
     logins: list[BasicLogin] = []
     hmac_keys: list[bytes] = []
+    unopened = 0
     for row in rows:
         required = True
         kind = InboxCredentialKind(row["kind"])
@@ -254,27 +321,74 @@ def to_inbox_auth(rows: Iterable[Mapping[str, Any]]) -> InboxAuth:
             username_hash = sha256(row["username"].encode())
             logins.append(BasicLogin(username_hash, bytes(row["secret_hash"])))
         else:
-            try:
-                hmac_keys.append(parse_hmac_secret(row["secret"]))
-            except InboxCredentialError as exc:
-                log.error(
-                    "inbox_auth.secret_invalid",
-                    credential_id=str(row["id"]),
-                    error=str(exc),
-                )
-    return InboxAuth(required, tuple(api_keys), tuple(logins), tuple(hmac_keys))
+            key = key_of(row)
+            if key is None:
+                unopened += 1
+            else:
+                hmac_keys.append(key)
+    return InboxAuth(
+        required, tuple(api_keys), tuple(logins), tuple(hmac_keys), unopened
+    )
 
 
-def read_inbox_auth(conn: Connection[Any]) -> dict[UUID, InboxAuth]:
-    """Every project that has active inbox credentials, with them."""
-    rows = conn.execute(
+def read_inbox_credentials(conn: Connection[Any]) -> list[dict[str, Any]]:
+    """Every active inbox credential, as stored."""
+    return conn.execute(
         "SELECT id, project_id, kind, username, secret_hash, secret"
         " FROM inbox_credentials WHERE revoked_at IS NULL ORDER BY created_at, id"
     ).fetchall()
-    rows_of: dict[UUID, list[Mapping[str, Any]]] = {}
-    for row in rows:
-        rows_of.setdefault(row["project_id"], []).append(row)
-    return {project: to_inbox_auth(rows) for project, rows in rows_of.items()}
+
+
+class SigningKeys:
+    """Opens signing secrets through Vault, each once.
+
+    Keys opened on an earlier load are reused, so a reload asks Vault only
+    about new secrets, and about the ones it could not open before. Each
+    failure is logged once, not on every retry. What is remembered is keyed
+    by credential and ciphertext both, as Vault's answer depends on both.
+    """
+
+    def __init__(self, sealer: Sealer | None) -> None:
+        self._sealer = sealer
+        self._opened: dict[tuple[UUID, str], bytes] = {}
+        self._failed: set[tuple[UUID, str]] = set()
+
+    def inbox_auth(self, rows: Iterable[Mapping[str, Any]]) -> dict[UUID, InboxAuth]:
+        """Every project with active inbox credentials, from their ``rows``."""
+        opened: dict[tuple[UUID, str], bytes] = {}
+        failed: set[tuple[UUID, str]] = set()
+
+        def key_of(row: Mapping[str, Any]) -> bytes | None:
+            stored = (row["id"], row["secret"])
+            key = self._opened.get(stored)
+            if key is None:
+                try:
+                    key = open_signing_key(*stored, self._sealer)
+                # Whatever stops a secret opening (Vault down or refusing, a
+                # login that fails) leaves it unopened and asked for again; it
+                # must not stop the catalog loading.
+                except Exception as exc:
+                    failed.add(stored)
+                    if stored not in self._failed:
+                        log.error(
+                            "inbox_auth.secret_unopened",
+                            credential_id=str(row["id"]),
+                            project_id=str(row["project_id"]),
+                            error=str(exc),
+                        )
+                    return None
+            opened[stored] = key
+            return key
+
+        rows_of: dict[UUID, list[Mapping[str, Any]]] = {}
+        for row in rows:
+            rows_of.setdefault(row["project_id"], []).append(row)
+        auth = {
+            project: to_inbox_auth(project_rows, key_of)
+            for project, project_rows in rows_of.items()
+        }
+        self._opened, self._failed = opened, failed
+        return auth
 
 
 @dataclass(frozen=True)
@@ -324,21 +438,57 @@ def create_basic_credential(
 
 
 def create_hmac_secret(
-    conn: Connection[Any], project_id: UUID, name: str
+    conn: Connection[Any], project_id: UUID, name: str, sealer: Sealer
 ) -> IssuedInboxCredential:
-    """Generate a ``whsec_`` signing secret for a project's inbox.
+    """Generate a ``whsec_`` signing secret for a project's inbox; only its
+    sealed form is stored.
 
-    The secret is stored as it is, since the gateway needs it to verify
-    signatures; only the gateway's database role should be able to read it.
+    Raises:
+        SealRefusedError: Vault refused to seal it.
+        VaultUnavailableError: Vault did not answer; nothing was stored.
     """
     secret = (
         HMAC_SECRET_PREFIX
         + base64.b64encode(secrets.token_bytes(_SECRET_BYTES)).decode()
     )
-    credential_id = _insert(
-        conn, project_id, InboxCredentialKind.HMAC, name, None, secret=secret
+    credential_id = uuid.uuid4()
+    sealed = sealer.seal(signing_context(credential_id), secret.encode())
+    _insert(
+        conn,
+        project_id,
+        InboxCredentialKind.HMAC,
+        name,
+        None,
+        secret=sealed,
+        credential_id=credential_id,
     )
     return IssuedInboxCredential(credential_id, secret)
+
+
+def seal_stored_secrets(conn: Connection[Any], sealer: Sealer) -> int:
+    """Seal every signing secret still stored as it is; the number sealed.
+
+    Safe to run from several processes at once: a row is replaced only if it
+    still holds what was read.
+    """
+    rows = conn.execute(
+        "SELECT id, project_id, secret FROM inbox_credentials"
+        " WHERE kind = 'hmac' AND starts_with(secret, %s)",
+        (HMAC_SECRET_PREFIX,),
+    ).fetchall()
+    sealed = 0
+    for row in rows:
+        ciphertext = sealer.seal(signing_context(row["id"]), row["secret"].encode())
+        with conn.transaction():
+            updated = conn.execute(
+                "UPDATE inbox_credentials SET secret = %s"
+                " WHERE id = %s AND secret = %s",
+                (ciphertext, row["id"], row["secret"]),
+            ).rowcount
+            if updated:
+                _announce_change(conn, row["project_id"])
+        sealed += updated
+    return sealed
 
 
 def revoke(conn: Connection[Any], credential_id: UUID) -> bool:
@@ -364,10 +514,11 @@ def _insert(
     *,
     username: str | None = None,
     secret: str | None = None,
+    credential_id: UUID | None = None,
 ) -> UUID:
     if not name:
         raise InboxCredentialError("expected a name for the inbox credential")
-    credential_id = uuid.uuid4()
+    credential_id = credential_id or uuid.uuid4()
     with conn.transaction():
         conn.execute(
             "INSERT INTO inbox_credentials"

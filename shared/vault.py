@@ -1,4 +1,5 @@
-"""Credentials in Vault: where a project's credential lives, and reading and writing it.
+"""Vault: projects' credentials in its KV engine, and inbox signing secrets
+sealed by its transit engine.
 
 Only the Vault HTTP API is used, through hvac. A service logs in with AppRole
 (the local stack) or the Kubernetes auth method (a cluster), or uses a token
@@ -7,6 +8,7 @@ it is given, and logs in again when its token expires or is revoked.
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 from pathlib import Path
@@ -15,7 +17,13 @@ from uuid import UUID
 
 import hvac
 import requests
-from hvac.exceptions import Forbidden, InvalidPath, Unauthorized, VaultError
+from hvac.exceptions import (
+    Forbidden,
+    InvalidPath,
+    InvalidRequest,
+    Unauthorized,
+    VaultError,
+)
 from pydantic import Field, SecretStr
 
 from shared.errors import PlatformError
@@ -34,6 +42,11 @@ class CredentialNotFoundError(PlatformError):
     """The project has no credential of that name."""
 
 
+class SealRefusedError(PlatformError):
+    """Vault would not seal or open a secret: the transit key is missing, the
+    service's policy does not allow it, or the ciphertext is not the key's."""
+
+
 class VaultSettings(BaseServiceSettings):
     """How to reach Vault and log in."""
 
@@ -48,6 +61,8 @@ class VaultSettings(BaseServiceSettings):
     )
     vault_kv_mount: str = "secret"
     vault_path_prefix: str = "openfn"
+    vault_transit_mount: str = "transit"
+    vault_inbox_key: str = "openfn-inbox"
     vault_timeout_s: float = Field(default=5.0, gt=0)
     vault_ca_cert: str | None = None
 
@@ -108,6 +123,46 @@ class VaultClient:
                 path=path, mount_point=self._settings.vault_kv_mount
             )
         )
+
+    def seal(self, context: bytes, plaintext: bytes) -> str:
+        """``plaintext`` encrypted with the inbox key, bound to ``context``:
+        the ciphertext opens only with the same context."""
+        response = self._transit(
+            lambda c: c.secrets.transit.encrypt_data(
+                self._settings.vault_inbox_key,
+                plaintext=base64.b64encode(plaintext).decode(),
+                context=base64.b64encode(context).decode(),
+                mount_point=self._settings.vault_transit_mount,
+            )
+        )
+        ciphertext: str = response["data"]["ciphertext"]
+        return ciphertext
+
+    def unseal(self, context: bytes, ciphertext: str) -> bytes:
+        """The plaintext ``seal`` was given with this ``context``."""
+        response = self._transit(
+            lambda c: c.secrets.transit.decrypt_data(
+                self._settings.vault_inbox_key,
+                ciphertext=ciphertext,
+                context=base64.b64encode(context).decode(),
+                mount_point=self._settings.vault_transit_mount,
+            )
+        )
+        return base64.b64decode(response["data"]["plaintext"])
+
+    def _transit(self, action: Any) -> Any:
+        """Run a transit ``action``; a refusal is told apart from an outage."""
+
+        def refused_apart(client: hvac.Client) -> Any:
+            try:
+                return action(client)
+            except InvalidRequest as exc:
+                raise SealRefusedError(f"Vault refused: {exc}") from exc
+
+        try:
+            return self._call(refused_apart)
+        except (Forbidden, Unauthorized, InvalidPath) as exc:
+            raise SealRefusedError(f"Vault refused: {exc}") from exc
 
     def is_reachable(self) -> bool:
         try:

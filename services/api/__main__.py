@@ -6,6 +6,7 @@ import httpx
 import uvicorn
 
 from services.api.app import create_app
+from services.api.inbox_auth_routes import seal_stored_secrets_in_background
 from services.api.settings import ApiSettings
 from shared.db import open_pool
 from shared.kafka import AsyncProducer
@@ -31,6 +32,8 @@ def main() -> None:
             settings.kafka_config(), max(sizes.values()), settings.api_ack_timeout_s
         )
     )
+    vault = VaultClient(settings)
+    seal_stored_secrets_in_background(pool, vault)
     own_health = f"http://127.0.0.1:{settings.port}/healthz"
     OpsServer(
         settings,
@@ -38,7 +41,7 @@ def main() -> None:
         is_ready=database_answers(pool),
     ).start()
     uvicorn.run(
-        create_app(settings, pool, VaultClient(settings), producer),
+        create_app(settings, pool, vault, producer),
         host=settings.host,
         port=settings.port,
         log_config=None,

@@ -316,7 +316,7 @@ def create_app(
     app.include_router(user_routes(pool))
     app.include_router(collaborator_routes(pool, vault))
     app.include_router(credential_routes(pool, vault))
-    app.include_router(inbox_auth_routes(pool))
+    app.include_router(inbox_auth_routes(pool, vault))
     app.include_router(job_routes(pool, vault))
     app.include_router(export_routes(pool))
     app.include_router(run_routes(settings, pool, producer))

@@ -1,12 +1,15 @@
 """HTTP routes for inbox credentials: API keys, Basic logins, signing secrets.
 
 A new credential's secret is answered once and never again; the list shows
-kinds, names and dates. Managing them needs the admin role. Gateways pick a
+kinds, names and dates. Signing secrets are sealed by Vault before they are
+stored, so creating one needs Vault. Managing them needs the admin role. Gateways pick a
 change up within moments, through the same notification as a deploy.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -18,16 +21,19 @@ from pydantic import BaseModel, Field
 
 from services.api.access import CurrentUser, require_project
 from services.api.audit import record_audit
-from services.api.http_errors import NotFoundError
+from services.api.http_errors import NotFoundError, api_error
 from services.api.schemas import ErrorBody
 from shared.auth import Role
 from shared.inbox_auth import (
+    IssuedInboxCredential,
     create_api_key,
     create_basic_credential,
     create_hmac_secret,
     revoke,
+    seal_stored_secrets,
 )
 from shared.logging import get_logger
+from shared.vault import SealRefusedError, VaultClient, VaultUnavailableError
 
 log = get_logger(__name__)
 
@@ -65,15 +71,23 @@ class InboxCredentialOut(BaseModel):
     revoked_at: datetime | None
 
 
-def inbox_auth_routes(pool: ConnectionPool[Connection[Any]]) -> APIRouter:
-    """Create, list and revoke inbox credentials."""
+def inbox_auth_routes(
+    pool: ConnectionPool[Connection[Any]], vault: VaultClient
+) -> APIRouter:
+    """Create, list and revoke inbox credentials; ``vault`` seals signing secrets."""
     router = APIRouter()
 
     @router.post(
         "/api/projects/{name}/inbox-credentials",
         status_code=201,
         response_model=IssuedCredentialOut,
-        responses=_ERRORS,
+        responses={
+            **_ERRORS,
+            503: {
+                "model": ErrorBody,
+                "description": "Vault did not seal a new signing secret.",
+            },
+        },
     )
     def create(
         name: str, new: NewInboxCredential, user: CurrentUser
@@ -87,7 +101,7 @@ def inbox_auth_routes(pool: ConnectionPool[Connection[Any]]) -> APIRouter:
                 elif new.kind == "basic":
                     issued = create_basic_credential(conn, project["id"], new.name)
                 else:
-                    issued = create_hmac_secret(conn, project["id"], new.name)
+                    issued = _sealed_hmac_secret(conn, project["id"], new.name, vault)
                 record_audit(
                     conn,
                     user.username,
@@ -156,3 +170,47 @@ def inbox_auth_routes(pool: ConnectionPool[Connection[Any]]) -> APIRouter:
         )
 
     return router
+
+
+def _sealed_hmac_secret(
+    conn: Connection[Any], project_id: UUID, name: str, vault: VaultClient
+) -> IssuedInboxCredential:
+    try:
+        return create_hmac_secret(conn, project_id, name, vault)
+    except VaultUnavailableError as exc:
+        raise api_error(
+            503, "vault_unavailable", str(exc), headers={"Retry-After": "5"}
+        ) from exc
+    except SealRefusedError as exc:
+        raise api_error(
+            503,
+            "vault_refused",
+            f"{exc}; the API needs the transit key and leave to encrypt with it",
+        ) from exc
+
+
+def seal_stored_secrets_in_background(
+    pool: ConnectionPool[Connection[Any]], vault: VaultClient, retry_s: float = 60.0
+) -> threading.Thread:
+    """Seal the signing secrets stored before sealing existed, trying again
+    every ``retry_s`` while Vault or PostgreSQL is away. Gateways read both
+    forms meanwhile."""
+
+    def seal() -> None:
+        while True:
+            try:
+                with pool.connection() as conn:
+                    sealed = seal_stored_secrets(conn, vault)
+            except Exception as exc:  # whatever it is, a later try may pass
+                log.warning(
+                    "inbox_auth.sealing_deferred", error=str(exc), retry_s=retry_s
+                )
+                time.sleep(retry_s)
+                continue
+            if sealed:
+                log.info("inbox_auth.secrets_sealed", count=sealed)
+            return
+
+    thread = threading.Thread(target=seal, name="seal-secrets", daemon=True)
+    thread.start()
+    return thread

@@ -5,16 +5,19 @@ from __future__ import annotations
 import httpx
 import uvicorn
 
+from services.inbox_gateway import metrics
 from services.inbox_gateway.app import Gateway, create_app
 from services.inbox_gateway.replays import ReplayGuard
 from services.inbox_gateway.settings import GatewaySettings
 from shared.catalog import ProjectCatalog
+from shared.inbox_auth import SigningKeys
 from shared.kafka import AsyncProducer
 from shared.kafka.producer import producer_config
 from shared.lifecycle import cached
 from shared.logging import configure_logging
 from shared.ops import OpsServer
 from shared.topics import ENVELOPE_OVERHEAD_BYTES
+from shared.vault import VaultClient
 
 
 def main() -> None:
@@ -22,8 +25,13 @@ def main() -> None:
     configure_logging(settings.log_level, settings.log_format)
     database_url = settings.database_url.get_secret_value()
     catalog = ProjectCatalog(
-        database_url, settings.catalog_refresh_s, with_inbox_auth=True
+        database_url,
+        settings.catalog_refresh_s,
+        signing_keys=SigningKeys(VaultClient(settings)),
     ).start()
+    metrics.SIGNING_SECRETS_UNOPENED.set_function(
+        lambda: catalog.snapshot.unopened_secrets
+    )
     replays = ReplayGuard(
         database_url,
         settings.database_pool_size,

@@ -4,7 +4,8 @@ A message is answered ``202`` only after the broker has acknowledged it with
 ``acks=all``; when it does not within the deadline the sender gets ``503``
 and ``Retry-After`` and may send again. An inbox with credentials answers
 ``401`` to a request without any and ``404``, as if it did not exist, to one
-whose credentials are wrong or replayed.
+whose credentials are wrong or replayed; ``503`` to a signed request while a
+signing secret that might verify it cannot be opened.
 """
 
 from __future__ import annotations
@@ -198,7 +199,10 @@ def create_app(gateway: Gateway) -> FastAPI:
             },
             413: {"description": "The body is over the size limit."},
             415: {"description": "The content type is not accepted."},
-            503: {"description": "The message could not be stored; retry later."},
+            503: {
+                "description": "The message could not be stored, or its"
+                " signature checked; retry later."
+            },
         },
     )
     async def receive(inbox_id: str, request: Request) -> Response:
@@ -312,6 +316,13 @@ async def receive_message(
             return unauthenticated(auth, inbox_id)
         if verification.verdict is Verdict.REFUSED:
             return inbox_not_found(inbox_id)
+        if verification.verdict is Verdict.UNCHECKED:
+            return unavailable(
+                settings,
+                inbox_id,
+                "inbox_auth_unavailable",
+                "the signature could not be checked; send it again later",
+            )
     try:
         if len(raw) > _INLINE_PARSE_BYTES:
             await asyncio.to_thread(parse_body, kind, raw)

@@ -1,6 +1,6 @@
 """The gateway's metrics (see docs/metrics.md)."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (
     0.001,
@@ -34,4 +34,8 @@ PRODUCE_DURATION = Histogram(
     "openfn_inbox_produce_duration_seconds",
     "Time for the broker to acknowledge a message.",
     buckets=_LATENCY_BUCKETS,
+)
+SIGNING_SECRETS_UNOPENED = Gauge(
+    "openfn_inbox_signing_secrets_unopened",
+    "Active inbox signing secrets the gateway could not open through Vault.",
 )

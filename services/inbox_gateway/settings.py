@@ -6,10 +6,14 @@ from pydantic import Field
 
 from shared.ops import OpsSettings
 from shared.settings import KafkaSettings, LimitSettings, PostgresSettings
+from shared.vault import VaultSettings
 
 
-class GatewaySettings(KafkaSettings, PostgresSettings, LimitSettings, OpsSettings):
-    """Everything the gateway reads from its environment."""
+class GatewaySettings(
+    KafkaSettings, PostgresSettings, VaultSettings, LimitSettings, OpsSettings
+):
+    """Everything the gateway reads from its environment; Vault opens inbox
+    signing secrets."""
 
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
     port: int = 8000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,8 +17,9 @@ import httpx
 import pytest
 
 from devstack.stack import LocalStack
+from services.api.inbox_auth_routes import seal_stored_secrets_in_background
 from services.inbox_gateway.replays import ReplayGuard, Sighting
-from shared.db import connect
+from shared.db import connect, open_pool
 from shared.inbox_auth import (
     create_api_key,
     create_basic_credential,
@@ -26,6 +28,8 @@ from shared.inbox_auth import (
     revoke,
     sign,
 )
+from shared.vault import VaultClient
+from tests.conftest import VaultServer
 from tests.integration.conftest import EXAMPLE, Inbox, eventually
 
 pytestmark = pytest.mark.integration
@@ -51,6 +55,12 @@ class SecuredProject:
     def wait_for(self, status: int, **kwargs: Any) -> None:
         """Post until the gateway answers ``status``: it has reloaded."""
         eventually(lambda: True if self.post(**kwargs) == status else None, 10)
+
+
+@pytest.fixture
+def sealer(vault: VaultServer) -> VaultClient:
+    """Seals signing secrets as the API does (with the root token)."""
+    return vault.client()
 
 
 @pytest.fixture
@@ -112,9 +122,11 @@ def test_http_basic_lets_messages_in(project: SecuredProject) -> None:
     assert project.post(auth=("openmrs", password)) == 404
 
 
-def test_a_signed_request_is_let_in_once(project: SecuredProject) -> None:
+def test_a_signed_request_is_let_in_once(
+    project: SecuredProject, sealer: VaultClient
+) -> None:
     with connect(project.database_url, autocommit=True) as conn:
-        secret = create_hmac_secret(conn, project.id, "salesforce").secret
+        secret = create_hmac_secret(conn, project.id, "salesforce", sealer).secret
     project.wait_for(401)
     first = signed(secret, f"msg_{uuid.uuid4().hex}")
     since = datetime.now(UTC)
@@ -149,10 +161,10 @@ def stored_messages(project: SecuredProject, since: datetime) -> int:
 
 
 def test_a_repeat_while_the_first_delivery_is_being_stored_is_asked_to_wait(
-    project: SecuredProject,
+    project: SecuredProject, sealer: VaultClient
 ) -> None:
     with connect(project.database_url, autocommit=True) as conn:
-        secret = create_hmac_secret(conn, project.id, "salesforce").secret
+        secret = create_hmac_secret(conn, project.id, "salesforce", sealer).secret
     project.wait_for(401)
     headers = signed(secret, f"msg_{uuid.uuid4().hex}")
     # A first delivery still on its way to the broker, as another replica
@@ -172,10 +184,10 @@ def test_a_repeat_while_the_first_delivery_is_being_stored_is_asked_to_wait(
 
 
 def test_a_signature_outside_the_tolerance_or_with_another_secret_is_404(
-    project: SecuredProject,
+    project: SecuredProject, sealer: VaultClient
 ) -> None:
     with connect(project.database_url, autocommit=True) as conn:
-        secret = create_hmac_secret(conn, project.id, "salesforce").secret
+        secret = create_hmac_secret(conn, project.id, "salesforce", sealer).secret
     project.wait_for(401)
     other = "whsec_" + base64.b64encode(b"not the project's key").decode()
     stale_s = int(time.time()) - 301
@@ -266,3 +278,93 @@ async def _forgotten_then_remembered(
 ) -> Sighting:
     await guard.forget(project_id, "msg_a")
     return await guard.remember(project_id, "msg_a", until_s, uuid.uuid4())
+
+
+def test_a_signing_secret_is_stored_only_sealed(
+    project: SecuredProject, sealer: VaultClient
+) -> None:
+    with connect(project.database_url, autocommit=True) as conn:
+        issued = create_hmac_secret(conn, project.id, "salesforce", sealer)
+        row = conn.execute(
+            "SELECT secret FROM inbox_credentials WHERE id = %s", (issued.id,)
+        ).fetchone()
+    project.wait_for(401)
+
+    assert row is not None
+    assert row["secret"].startswith("vault:v")
+    assert issued.secret.removeprefix("whsec_") not in row["secret"]
+    assert project.post(signed(issued.secret, f"msg_{uuid.uuid4().hex}")) == 202
+
+
+def test_a_secret_stored_before_sealing_keeps_working_and_is_sealed_in_place(
+    project: SecuredProject, sealer: VaultClient
+) -> None:
+    plain = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+    credential_id = uuid.uuid4()
+    with connect(project.database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO inbox_credentials (id, project_id, kind, name, secret)"
+            " VALUES (%s, %s, 'hmac', 'legacy', %s)",
+            (credential_id, project.id, plain),
+        )
+        conn.execute("UPDATE inbox_auth_revision SET revision = revision + 1")
+    project.wait_for(401)
+    before = project.post(signed(plain, f"msg_{uuid.uuid4().hex}"))
+
+    with open_pool(project.database_url, 1, "sealing") as pool:
+        seal_stored_secrets_in_background(pool, sealer, retry_s=0.1).join(30)
+    with connect(project.database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT secret FROM inbox_credentials WHERE id = %s", (credential_id,)
+        ).fetchone()
+    # Through the gateway's reload of the sealed form, and after it.
+    deadline = time.monotonic() + 5
+    after = set()
+    while time.monotonic() < deadline:
+        after.add(project.post(signed(plain, f"msg_{uuid.uuid4().hex}")))
+
+    assert before == 202
+    assert row is not None
+    assert row["secret"].startswith("vault:v")
+    assert after == {202}
+
+
+def test_a_secret_vault_will_not_open_makes_signed_requests_wait_not_fail(
+    platform: LocalStack, project: SecuredProject, sealer: VaultClient
+) -> None:
+    with connect(project.database_url, autocommit=True) as conn:
+        kept = create_hmac_secret(conn, project.id, "salesforce", sealer)
+        moved = create_hmac_secret(conn, project.id, "stripe", sealer)
+        # A sealed secret copied onto another credential's row: it is bound
+        # to its own credential, so Vault refuses to open it there.
+        conn.execute(
+            "UPDATE inbox_credentials SET secret ="
+            " (SELECT secret FROM inbox_credentials WHERE id = %s) WHERE id = %s",
+            (kept.id, moved.id),
+        )
+        conn.execute("UPDATE inbox_auth_revision SET revision = revision + 1")
+    eventually(lambda: unopened_secrets(platform) == 1 or None)
+
+    waiting = project.inbox.post(
+        content=SURVEY,
+        headers={**JSON, **signed(moved.secret, f"msg_{uuid.uuid4().hex}")},
+    )
+    let_in = project.post(signed(kept.secret, f"msg_{uuid.uuid4().hex}"))
+    with connect(project.database_url, autocommit=True) as conn:
+        revoke(conn, moved.id)
+    eventually(lambda: unopened_secrets(platform) == 0 or None)
+
+    assert waiting.status_code == 503
+    assert waiting.json()["code"] == "inbox_auth_unavailable"
+    assert int(waiting.headers["retry-after"]) >= 1
+    assert let_in == 202
+    assert project.post(signed(moved.secret, f"msg_{uuid.uuid4().hex}")) == 404
+
+
+def unopened_secrets(platform: LocalStack) -> float:
+    port = platform.ops_ports["inbox_gateway"]
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith("openfn_inbox_signing_secrets_unopened "):
+            return float(line.split()[1])
+    raise AssertionError("the gateway does not export its unopened secrets")

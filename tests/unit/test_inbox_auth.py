@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -14,13 +14,16 @@ from shared.inbox_auth import (
     InboxAuth,
     InboxCredentialError,
     SignedRequest,
+    SigningKeys,
     Verdict,
     parse_hmac_secret,
     sha256,
     sign,
+    signing_context,
     to_inbox_auth,
     verify_request,
 )
+from shared.vault import SealRefusedError, VaultUnavailableError
 
 NOW_S = 1_700_000_000
 TOLERANCE_S = 300
@@ -240,5 +243,105 @@ def test_a_malformed_whsec_secret_is_an_error(secret: str) -> None:
 def test_an_unreadable_stored_secret_closes_the_inbox_rather_than_opening_it() -> None:
     auth = auth_of(hmac_secret("not-a-whsec-secret"))
     assert auth.required
+    assert auth.unopened == 1
     assert verdict(auth, {}) is Verdict.MISSING
-    assert verdict(auth, signed_headers()) is Verdict.MISSING
+    # The signature may be the unreadable secret's: not refused, not let in.
+    assert verdict(auth, signed_headers()) is Verdict.UNCHECKED
+
+
+def test_a_signature_no_opened_key_verifies_is_unchecked_while_one_is_unopened() -> (
+    None
+):
+    auth = InboxAuth(required=True, hmac_keys=(parse_hmac_secret(SECRET),), unopened=1)
+    assert verdict(auth, signed_headers(SECRET)) is Verdict.ACCEPTED
+    assert verdict(auth, signed_headers(OTHER_SECRET)) is Verdict.UNCHECKED
+    assert verdict(auth, {"x-api-key": "anything"}) is Verdict.MISSING
+
+
+class VaultLike:
+    """Seals by remembering, bound to the context; counts what it opens and
+    can be made to fail as an unreachable Vault does."""
+
+    def __init__(self) -> None:
+        self.sealed: dict[str, tuple[bytes, bytes]] = {}
+        self.unsealed = 0
+        self.down = False
+
+    def seal(self, context: bytes, plaintext: bytes) -> str:
+        ciphertext = f"vault:v1:{len(self.sealed)}"
+        self.sealed[ciphertext] = (context, plaintext)
+        return ciphertext
+
+    def unseal(self, context: bytes, ciphertext: str) -> bytes:
+        if self.down:
+            raise VaultUnavailableError("Vault is not reachable")
+        self.unsealed += 1
+        bound, plaintext = self.sealed[ciphertext]
+        if bound != context:
+            raise SealRefusedError("cipher: message authentication failed")
+        return plaintext
+
+
+def sealed_row(vault: VaultLike, secret: str, project: UUID) -> dict[str, Any]:
+    credential_id = uuid4()
+    stored = vault.seal(signing_context(credential_id), secret.encode())
+    return {
+        "id": credential_id,
+        "project_id": project,
+        "kind": "hmac",
+        "secret": stored,
+    }
+
+
+def test_signing_keys_open_each_sealed_secret_once_across_loads() -> None:
+    vault, project = VaultLike(), uuid4()
+    rows = [
+        sealed_row(vault, SECRET, project),
+        sealed_row(vault, OTHER_SECRET, project),
+    ]
+    keys = SigningKeys(vault)
+
+    first = keys.inbox_auth(rows)
+    again = keys.inbox_auth(rows)
+
+    assert vault.unsealed == 2
+    assert set(first[project].hmac_keys) == {b"k" * 32, b"o" * 32}
+    assert again == first
+    assert verdict(again[project], signed_headers(OTHER_SECRET)) is Verdict.ACCEPTED
+
+
+def test_a_secret_vault_cannot_open_now_is_opened_on_a_later_load() -> None:
+    vault, project = VaultLike(), uuid4()
+    rows = [sealed_row(vault, SECRET, project)]
+    keys = SigningKeys(vault)
+    vault.down = True
+
+    during = keys.inbox_auth(rows)[project]
+    vault.down = False
+    after = keys.inbox_auth(rows)[project]
+
+    assert (during.unopened, during.hmac_keys) == (1, ())
+    assert verdict(during, signed_headers()) is Verdict.UNCHECKED
+    assert (after.unopened, after.hmac_keys) == (0, (b"k" * 32,))
+
+
+def test_a_sealed_secret_moved_to_another_credential_does_not_open() -> None:
+    vault, project = VaultLike(), uuid4()
+    row = sealed_row(vault, SECRET, project)
+    moved = {**sealed_row(vault, OTHER_SECRET, project), "secret": row["secret"]}
+    keys = SigningKeys(vault)
+    keys.inbox_auth([row])
+
+    auth = keys.inbox_auth([row, moved])[project]
+
+    assert (auth.unopened, auth.hmac_keys) == (1, (b"k" * 32,))
+
+
+def test_a_secret_stored_before_sealing_opens_without_vault() -> None:
+    project = uuid4()
+    row = {"id": uuid4(), "project_id": project, "kind": "hmac", "secret": SECRET}
+    sealed = sealed_row(VaultLike(), OTHER_SECRET, project)
+
+    auth = SigningKeys(None).inbox_auth([row, sealed])[project]
+
+    assert (auth.unopened, auth.hmac_keys) == (1, (b"k" * 32,))

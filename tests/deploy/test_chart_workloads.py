@@ -30,6 +30,9 @@ STANDARD_LABELS = (
     "helm.sh/chart",
 )
 VAULT_TOKEN_PATH = "/var/run/secrets/openfn/vault/token"
+# The API writes credentials and seals signing secrets, runners read
+# credentials, gateways open signing secrets.
+VAULT_USERS = ("api", "runner", "inboxGateway")
 
 
 def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
@@ -161,7 +164,7 @@ def test_the_runner_keeps_runs_in_a_size_limited_empty_dir() -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
-def test_the_api_and_the_runners_log_in_to_vault_with_kubernetes_auth(
+def test_the_api_the_runners_and_the_gateway_log_in_to_vault_with_kubernetes_auth(
     example: str,
 ) -> None:
     rendering = render_example(example)
@@ -170,7 +173,7 @@ def test_the_api_and_the_runners_log_in_to_vault_with_kubernetes_auth(
         manifest = deployment(rendering, key)
         container = main_container(manifest)
         settings = config_map_env(rendering, container) | env_of(container)
-        if key not in ("api", "runner"):
+        if key not in VAULT_USERS:
             assert "OPENFN_VAULT_AUTH_METHOD" not in settings, key
             continue
         pod = manifest.body["spec"]["template"]["spec"]
@@ -184,6 +187,8 @@ def test_the_api_and_the_runners_log_in_to_vault_with_kubernetes_auth(
             VAULT_TOKEN_PATH
         )
         assert token["serviceAccountToken"]["audience"] == "vault"
+        assert settings["OPENFN_VAULT_TRANSIT_MOUNT"] == "transit"
+        assert settings["OPENFN_VAULT_INBOX_KEY"] == "openfn-inbox"
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
@@ -336,7 +341,7 @@ def test_runners_may_not_reach_the_cloud_metadata_address() -> None:
                 assert "169.254.169.254/32" in block["except"], example
 
 
-def test_only_the_api_and_runners_may_reach_vault() -> None:
+def test_only_the_api_runners_and_gateway_may_reach_vault() -> None:
     rendering = render_example("default")
 
     for key in COMPONENTS:
@@ -346,7 +351,7 @@ def test_only_the_api_and_runners_may_reach_vault() -> None:
             for rule in policy.body["spec"]["egress"]
             for port in rule.get("ports", [])
         }
-        assert (8200 in ports) == (key in ("api", "runner")), key
+        assert (8200 in ports) == (key in VAULT_USERS), key
 
 
 def test_the_helm_test_pod_asks_the_gateway_whether_it_is_ready() -> None:

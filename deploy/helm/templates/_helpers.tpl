@@ -57,7 +57,7 @@ inboxGateway:
   name: inbox-gateway
   module: services.inbox_gateway
   httpPort: 8000
-  vault: false
+  vault: true
 api:
   name: api
   module: services.api
@@ -203,6 +203,8 @@ OPENFN_VAULT_AUTH_METHOD: "kubernetes"
 OPENFN_VAULT_KUBERNETES_JWT_PATH: "/var/run/secrets/openfn/vault/token"
 OPENFN_VAULT_KV_MOUNT: {{ .Values.vault.kvMount | quote }}
 OPENFN_VAULT_PATH_PREFIX: {{ .Values.vault.pathPrefix | quote }}
+OPENFN_VAULT_TRANSIT_MOUNT: {{ .Values.vault.transitMount | quote }}
+OPENFN_VAULT_INBOX_KEY: {{ .Values.vault.inboxKey | quote }}
 OPENFN_VAULT_TIMEOUT_S: {{ .Values.vault.timeoutSeconds | quote }}
 {{- if .Values.vault.tls.caSecret }}
 OPENFN_VAULT_CA_CERT: "/etc/openfn/vault-ca/ca.crt"

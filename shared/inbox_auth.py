@@ -32,6 +32,7 @@ from psycopg import Connection
 from shared.db.connection import DEPLOY_CHANNEL
 from shared.errors import PlatformError
 from shared.logging import get_logger
+from shared.vault import VaultUnavailableError
 
 log = get_logger(__name__)
 
@@ -266,6 +267,11 @@ def signing_context(credential_id: UUID) -> bytes:
     return f"inbox-credential:{credential_id}".encode()
 
 
+def is_plain(stored: str) -> bool:
+    """Whether a stored signing secret predates sealing: ``whsec_`` text."""
+    return stored.startswith(HMAC_SECRET_PREFIX)
+
+
 def open_signing_key(credential_id: UUID, stored: str, sealer: Sealer | None) -> bytes:
     """The HMAC key of a stored signing secret.
 
@@ -274,10 +280,10 @@ def open_signing_key(credential_id: UUID, stored: str, sealer: Sealer | None) ->
     Raises:
         InboxCredentialError: the secret does not parse, or is sealed and no
             ``sealer`` was given.
-        SealRefusedError: Vault refused to open it (``shared.vault``).
-        VaultUnavailableError: Vault did not answer (``shared.vault``).
+        SealRefusedError: Vault refused to open it.
+        VaultUnavailableError: Vault did not answer.
     """
-    if stored.startswith(HMAC_SECRET_PREFIX):
+    if is_plain(stored):
         return parse_hmac_secret(stored)
     if sealer is None:
         raise InboxCredentialError("the secret is sealed and no Vault is configured")
@@ -357,17 +363,24 @@ class SigningKeys:
         """Every project with active inbox credentials, from their ``rows``."""
         opened: dict[tuple[UUID, str], bytes] = {}
         failed: set[tuple[UUID, str]] = set()
+        # Once Vault has not answered, the rest of this load does not wait
+        # on it secret after secret.
+        unreachable = False
 
         def key_of(row: Mapping[str, Any]) -> bytes | None:
+            nonlocal unreachable
             stored = (row["id"], row["secret"])
             key = self._opened.get(stored)
             if key is None:
                 try:
+                    if unreachable and not is_plain(row["secret"]):
+                        raise VaultUnavailableError("Vault did not answer this load")
                     key = open_signing_key(*stored, self._sealer)
                 # Whatever stops a secret opening (Vault down or refusing, a
                 # login that fails) leaves it unopened and asked for again; it
                 # must not stop the catalog loading.
                 except Exception as exc:
+                    unreachable |= isinstance(exc, VaultUnavailableError)
                     failed.add(stored)
                     if stored not in self._failed:
                         log.error(

@@ -264,6 +264,7 @@ class VaultLike:
 
     def __init__(self) -> None:
         self.sealed: dict[str, tuple[bytes, bytes]] = {}
+        self.asked = 0
         self.unsealed = 0
         self.down = False
 
@@ -273,6 +274,7 @@ class VaultLike:
         return ciphertext
 
     def unseal(self, context: bytes, ciphertext: str) -> bytes:
+        self.asked += 1
         if self.down:
             raise VaultUnavailableError("Vault is not reachable")
         self.unsealed += 1
@@ -323,6 +325,20 @@ def test_a_secret_vault_cannot_open_now_is_opened_on_a_later_load() -> None:
     assert (during.unopened, during.hmac_keys) == (1, ())
     assert verdict(during, signed_headers()) is Verdict.UNCHECKED
     assert (after.unopened, after.hmac_keys) == (0, (b"k" * 32,))
+
+
+def test_a_load_stops_asking_vault_once_it_does_not_answer() -> None:
+    vault, project = VaultLike(), uuid4()
+    rows = [
+        sealed_row(vault, SECRET, project),
+        sealed_row(vault, OTHER_SECRET, project),
+    ]
+    vault.down = True
+
+    auth = SigningKeys(vault).inbox_auth(rows)[project]
+
+    assert vault.asked == 1
+    assert auth.unopened == 2
 
 
 def test_a_sealed_secret_moved_to_another_credential_does_not_open() -> None:

@@ -291,27 +291,14 @@ def open_signing_key(credential_id: UUID, stored: str, sealer: Sealer | None) ->
     return parse_hmac_secret(opened.decode("utf-8", errors="replace"))
 
 
-# A signing secret's key, or None when it could not be opened.
-KeyOf = Callable[[Mapping[str, Any]], bytes | None]
-
-
-def _plain_key(row: Mapping[str, Any]) -> bytes | None:
-    try:
-        return open_signing_key(row["id"], row["secret"], None)
-    except InboxCredentialError as exc:
-        log.error(
-            "inbox_auth.secret_invalid", credential_id=str(row["id"]), error=str(exc)
-        )
-        return None
-
-
 def to_inbox_auth(
-    rows: Iterable[Mapping[str, Any]], key_of: KeyOf = _plain_key
+    rows: Iterable[Mapping[str, Any]],
+    key_of: Callable[[Mapping[str, Any]], bytes | None],
 ) -> InboxAuth:
     """One project's active ``inbox_credentials`` rows as an ``InboxAuth``.
 
-    ``key_of`` gives a signing secret's key; a secret without one is counted
-    as unopened. By default only secrets stored unsealed are opened.
+    ``key_of`` gives a signing secret's key, or None for one that could not
+    be opened, which is counted as unopened.
     """
     required = False
     api_keys: list[bytes] = []

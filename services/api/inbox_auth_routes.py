@@ -2,8 +2,9 @@
 
 A new credential's secret is answered once and never again; the list shows
 kinds, names and dates. Signing secrets are sealed by Vault before they are
-stored, so creating one needs Vault. Managing them needs the admin role. Gateways pick a
-change up within moments, through the same notification as a deploy.
+stored, so creating one needs Vault. Managing them needs the admin role.
+Gateways pick a change up within moments, through the same notification as a
+deploy.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from shared.inbox_auth import (
     sha256,
     sign,
     signing_context,
-    to_inbox_auth,
     verify_request,
 )
 from shared.vault import SealRefusedError, VaultUnavailableError
@@ -33,7 +32,12 @@ OTHER_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()
 
 
 def auth_of(*rows: dict[str, Any]) -> InboxAuth:
-    return to_inbox_auth([{"id": uuid4(), **row} for row in rows])
+    """One project's credentials, signing secrets stored as plain text."""
+    project = uuid4()
+    loaded = SigningKeys(None).inbox_auth(
+        [{"id": uuid4(), "project_id": project, **row} for row in rows]
+    )
+    return loaded[project]
 
 
 def api_key(key: str) -> dict[str, Any]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 import yaml
 
 from tests.deploy.chart import (
+    CHART_DIR,
     COMPONENTS,
     EXAMPLES,
     MODULES,
@@ -30,9 +32,14 @@ STANDARD_LABELS = (
     "helm.sh/chart",
 )
 VAULT_TOKEN_PATH = "/var/run/secrets/openfn/vault/token"
-# The API writes credentials and seals signing secrets, runners read
-# credentials, gateways open signing secrets.
-VAULT_USERS = ("api", "runner", "inboxGateway")
+# `vault write auth/kubernetes/role/<role> … bound_service_account_names=<account>`
+VAULT_ROLE_BINDING = re.compile(
+    r"auth/kubernetes/role/(\S+) [^\n]*bound_service_account_names=(\S+)"
+)
+# The Vault role of each service that logs in: the API writes credentials and
+# seals signing secrets, runners read credentials, gateways open signing secrets.
+VAULT_ROLES = {"api": "api", "runner": "runner", "inboxGateway": "gateway"}
+VAULT_USERS = tuple(VAULT_ROLES)
 
 
 def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
@@ -181,7 +188,7 @@ def test_the_api_the_runners_and_the_gateway_log_in_to_vault_with_kubernetes_aut
         mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         token = volumes["vault-token"]["projected"]["sources"][0]
         assert settings["OPENFN_VAULT_AUTH_METHOD"] == "kubernetes"
-        assert settings["OPENFN_VAULT_KUBERNETES_ROLE"]
+        assert settings["OPENFN_VAULT_KUBERNETES_ROLE"] == f"openfn-{VAULT_ROLES[key]}"
         assert settings["OPENFN_VAULT_KUBERNETES_JWT_PATH"] == VAULT_TOKEN_PATH
         assert f"{mounts['vault-token']}/{token['serviceAccountToken']['path']}" == (
             VAULT_TOKEN_PATH
@@ -189,6 +196,29 @@ def test_the_api_the_runners_and_the_gateway_log_in_to_vault_with_kubernetes_aut
         assert token["serviceAccountToken"]["audience"] == "vault"
         assert settings["OPENFN_VAULT_TRANSIT_MOUNT"] == "transit"
         assert settings["OPENFN_VAULT_INBOX_KEY"] == "openfn-inbox"
+
+
+def test_each_vault_user_reads_its_role_from_its_key_of_the_existing_secret() -> None:
+    rendering = render({"vault": {"existingSecret": "vault-roles"}})
+
+    for key, role in VAULT_ROLES.items():
+        settings = env_of(main_container(deployment(rendering, key)))
+        assert settings["OPENFN_VAULT_KUBERNETES_ROLE"] == {
+            "secretKeyRef": {"name": "vault-roles", "key": f"vault-role-{role}"}
+        }, key
+
+
+def test_the_readme_binds_each_vault_role_to_its_service_account() -> None:
+    readme = (CHART_DIR / "README.md").read_text().replace("\\\n", " ")
+    bindings = dict(VAULT_ROLE_BINDING.findall(readme))
+    rendering = render_example("default")
+
+    for key in VAULT_USERS:
+        manifest = deployment(rendering, key)
+        role = env_of(main_container(manifest))["OPENFN_VAULT_KUBERNETES_ROLE"]
+        account = manifest.body["spec"]["template"]["spec"]["serviceAccountName"]
+        assert bindings.get(role) == account, key
+        assert rendering.named("ServiceAccount", account).labels, key
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

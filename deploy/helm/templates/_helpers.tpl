@@ -51,18 +51,21 @@ app.kubernetes.io/name: {{ include "openfn-stream.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
-{{/* The six services: values key → fixed facts about each. */}}
+{{/* The six services: values key → fixed facts about each. Those that log
+in to Vault name their key in vault.roles and vault.existingSecretRoleKeys. */}}
 {{- define "openfn-stream.components" -}}
 inboxGateway:
   name: inbox-gateway
   module: services.inbox_gateway
   httpPort: 8000
   vault: true
+  vaultRole: gateway
 api:
   name: api
   module: services.api
   httpPort: 8001
   vault: true
+  vaultRole: api
 dispatcher:
   name: dispatcher
   module: services.dispatcher
@@ -73,6 +76,7 @@ runner:
   module: services.runner
   httpPort: 0
   vault: true
+  vaultRole: runner
 recorder:
   name: recorder
   module: services.recorder

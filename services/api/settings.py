@@ -16,6 +16,12 @@ class ApiSettings(
 
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
     port: int = 8001
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies (addresses or networks, comma-separated, or *)"
+        " whose X-Forwarded-For and X-Forwarded-Proto are believed: the client"
+        " address the sign-in brake counts by, and the scheme.",
+    )
     inbox_public_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Base URL of the inbox gateway as senders reach it.",

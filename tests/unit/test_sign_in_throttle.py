@@ -36,3 +36,8 @@ def test_the_wait_counts_from_the_last_failure() -> None:
 
 def test_a_huge_count_does_not_overflow() -> None:
     assert lock_remaining(10**9, NOW, NOW) == LONGEST_LOCK
+
+
+def test_a_larger_allowance_delays_the_first_wait() -> None:
+    assert lock_remaining(FREE_FAILURES, NOW, NOW, free=50) == timedelta(0)
+    assert lock_remaining(50, NOW, NOW, free=50) == FIRST_LOCK

@@ -3,9 +3,15 @@
 Sign-in takes a username and password, or an API token. Its form carries a
 CSRF token of its own, checked against a short-lived cookie (the browser has no
 session yet), so another site cannot sign a browser in to an account of its
-choosing. After ``FREE_FAILURES`` wrong passwords in a row for one username,
-known or not, that username is refused for a while without a check, the wait
-doubling with each further failure up to ``LONGEST_LOCK``.
+choosing.
+
+Wrong passwords slow guessing down. After ``FREE_FAILURES`` in a row for one
+username, known or not, from one client address, that address is refused the
+username for a while without a check, the wait doubling with each further
+failure up to ``LONGEST_LOCK``. Someone guessing from one address therefore
+does not lock the owner out; only ``FREE_FAILURES_PER_USERNAME`` failures
+from all addresses together lock the username for everyone, which bounds what
+many addresses can guess.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ HOME_PATH = "/console/projects"
 _SIGN_IN_COOKIE = "ofn_sign_in"
 _SIGN_IN_COOKIE_S = 3600
 FREE_FAILURES = 5
+FREE_FAILURES_PER_USERNAME = 50
 FIRST_LOCK = timedelta(seconds=30)
 LONGEST_LOCK = timedelta(minutes=15)
 FAILURES_KEPT = timedelta(days=1)
@@ -56,48 +63,74 @@ class Locked:
 
 
 def lock_remaining(
-    failures: int, last_failure_at: datetime, now: datetime
+    failures: int,
+    last_failure_at: datetime,
+    now: datetime,
+    free: int = FREE_FAILURES,
 ) -> timedelta:
-    """How much longer a username with these failures must wait; zero for none."""
-    if failures < FREE_FAILURES:
+    """How much longer sign-in waits after ``failures``, the first ``free`` of
+    them costing nothing; zero for no wait."""
+    if failures < free:
         return timedelta(0)
-    doublings = min(failures - FREE_FAILURES, 16)
+    doublings = min(failures - free, 16)
     lock: timedelta = min(FIRST_LOCK * (1 << doublings), LONGEST_LOCK)
     remaining: timedelta = last_failure_at + lock - now
     return max(remaining, timedelta(0))
 
 
 def password_sign_in(
-    conn: Connection[Any], username: str, password: str, now: datetime
+    conn: Connection[Any], username: str, password: str, client: str, now: datetime
 ) -> User | Locked | None:
-    """The user, if the password is theirs and the username is not locked."""
-    row = conn.execute(
-        "SELECT failures, last_failure_at FROM sign_in_failures WHERE username = %s",
-        (username,),
-    ).fetchone()
-    if row is not None:
-        wait = lock_remaining(row["failures"], row["last_failure_at"], now)
-        if wait:
-            return Locked(wait)
+    """The user, if the password is theirs and the username is not locked for
+    ``client`` (the address the attempt came from) or for everyone."""
+    wait = _lock_for(conn, username, client, now)
+    if wait:
+        return Locked(wait)
     user = authenticate_password(conn, username, password)
     with conn.transaction():
         if user is not None:
+            # Only this address's count: failures from elsewhere still count
+            # towards the username's allowance.
             conn.execute(
-                "DELETE FROM sign_in_failures WHERE username = %s", (username,)
+                "DELETE FROM sign_in_failures WHERE username = %s AND client = %s",
+                (username, client),
             )
             return user
         conn.execute(
-            "INSERT INTO sign_in_failures (username, failures, last_failure_at)"
-            " VALUES (%s, 1, %s) ON CONFLICT (username) DO UPDATE"
+            "INSERT INTO sign_in_failures"
+            " (username, client, failures, last_failure_at)"
+            " VALUES (%s, %s, 1, %s) ON CONFLICT (username, client) DO UPDATE"
             " SET failures = sign_in_failures.failures + 1,"
             " last_failure_at = excluded.last_failure_at",
-            (username, now),
+            (username, client, now),
         )
         conn.execute(
             "DELETE FROM sign_in_failures WHERE last_failure_at < %s",
             (now - FAILURES_KEPT,),
         )
     return None
+
+
+def _lock_for(
+    conn: Connection[Any], username: str, client: str, now: datetime
+) -> timedelta:
+    """The longer of the username's wait for ``client`` and for everyone."""
+    row = conn.execute(
+        "SELECT coalesce(sum(failures), 0) AS failures,"
+        " max(last_failure_at) AS last_failure_at,"
+        " coalesce(sum(failures) FILTER (WHERE client = %s), 0) AS mine,"
+        " max(last_failure_at) FILTER (WHERE client = %s) AS my_last"
+        " FROM sign_in_failures WHERE username = %s",
+        (client, client, username),
+    ).fetchone()
+    if row is None or not row["failures"]:
+        return timedelta(0)
+    everyone = lock_remaining(
+        row["failures"], row["last_failure_at"], now, FREE_FAILURES_PER_USERNAME
+    )
+    if not row["mine"]:
+        return everyone
+    return max(everyone, lock_remaining(row["mine"], row["my_last"], now))
 
 
 def safe_next(target: str | None) -> str:
@@ -172,11 +205,12 @@ def sign_in_routes(
                 "The sign-in form expired; please sign in again.",
             )
         username = fields.get("username", "").strip().lower()
+        client = request.client.host if request.client else ""
         user = await run_in_threadpool(
-            check_credentials, username, fields.get("password", ""), fields
+            check_credentials, username, fields.get("password", ""), client, fields
         )
         if isinstance(user, Locked):
-            log.warning("console.sign_in_locked", username=username)
+            log.warning("console.sign_in_locked", username=username, client=client)
             wait_s = max(1, round(user.wait.total_seconds()))
             page = sign_in_page(
                 request,
@@ -188,7 +222,9 @@ def sign_in_routes(
             page.headers["retry-after"] = str(wait_s)
             return page
         if user is None:
-            log.info("console.sign_in_refused", username=username or None)
+            log.info(
+                "console.sign_in_refused", username=username or None, client=client
+            )
             problem = (
                 "That API token is unknown or revoked."
                 if fields.get("token", "").strip()
@@ -216,7 +252,7 @@ def sign_in_routes(
         return response
 
     def check_credentials(
-        username: str, password: str, fields: dict[str, str]
+        username: str, password: str, client: str, fields: dict[str, str]
     ) -> User | Locked | None:
         token = fields.get("token", "").strip()
         now = datetime.now(UTC)
@@ -225,7 +261,7 @@ def sign_in_routes(
                 return authenticate(conn, token, now)
             if not username or not password:
                 return None
-            return password_sign_in(conn, username, password, now)
+            return password_sign_in(conn, username, password, client, now)
 
     @router.post("/console/sign-out")
     async def sign_out(request: Request) -> Response:

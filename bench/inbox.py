@@ -2,9 +2,11 @@
 
 Drives a running gateway from separate client processes over HTTP/1.1
 keep-alive and prints Markdown tables: durable 1 KB JSON messages at a fixed
-offered rate and at saturation, ``GET /healthz`` the same way, and the time
-from posting a matching message to its job state ``success``. Without
-``--inbox-url`` it starts a LocalStack of its own and stops it afterwards.
+offered rate and at saturation, the same signed (Standard Webhooks, each with
+its own webhook-id) to an inbox that requires it, ``GET /healthz`` the same
+way, and the time from posting a matching message to its job state
+``success``. Without ``--inbox-url`` it starts a LocalStack of its own and
+stops it afterwards.
 
     python bench/inbox.py [--duration-s 10] [--rate 500] [--connections 32]
 """
@@ -22,11 +24,12 @@ import platform
 import re
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,6 +37,7 @@ import httpx
 
 from devstack.processes import StackError
 from devstack.stack import LocalStack
+from shared.inbox_auth import parse_hmac_secret, sign
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "referrals" / "project.yaml"
@@ -61,13 +65,31 @@ END_TO_END_COLUMNS = "path|messages:|p50 ms:|p99 ms:|max ms:|failures"
 
 @dataclass(frozen=True)
 class Target:
-    """An endpoint: where to connect, the request's bytes, the status that counts."""
+    """An endpoint: where to connect, the request's bytes, the status that counts.
+
+    With a ``signing_key``, each send is signed afresh under a new webhook-id.
+    """
 
     name: str
     host: str
     port: int
     request: bytes
     ok_status: int
+    signing_key: bytes | None = None
+
+    def encoded(self) -> bytes:
+        """The bytes of one send."""
+        if self.signing_key is None:
+            return self.request
+        head, _, body = self.request.partition(b"\r\n\r\n")
+        webhook_id = f"msg_{uuid.uuid4().hex}"
+        timestamp_s = int(time.time())
+        signature = sign(self.signing_key, webhook_id, timestamp_s, body)
+        signed = (
+            f"\r\nwebhook-id: {webhook_id}\r\nwebhook-timestamp: {timestamp_s}"
+            f"\r\nwebhook-signature: {signature}\r\n\r\n"
+        )
+        return head + signed.encode() + body
 
 
 @dataclass(frozen=True)
@@ -155,12 +177,15 @@ class Result:
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the gateway's two endpoints and, if known, the API answer."""
+    """Where the gateway's endpoints and, if known, the API answer; a signed
+    inbox is one that requires signatures, with its ``whsec_`` secret."""
 
     inbox_url: str
     noop_url: str
     api_url: str | None
     api_token: str | None
+    signed_inbox_url: str | None = None
+    signing_secret: str | None = None
 
 
 class Connection:
@@ -200,7 +225,7 @@ async def exchange(
     try:
         async with asyncio.timeout(REQUEST_TIMEOUT_S):
             connection = connection or await Connection.open(target.host, target.port)
-            return connection, await connection.send(target.request)
+            return connection, await connection.send(target.encoded())
     except _TRANSPORT_ERRORS as exc:
         if connection is not None:
             connection.close()
@@ -369,7 +394,13 @@ def survey_body() -> bytes:
     return json.dumps({**SURVEY, "pad": "x" * (BODY_BYTES - empty)}).encode()
 
 
-def to_target(name: str, url: str, ok_status: int, body: bytes = b"") -> Target:
+def to_target(
+    name: str,
+    url: str,
+    ok_status: int,
+    body: bytes = b"",
+    signing_key: bytes | None = None,
+) -> Target:
     """Pre-encode the one request a target is sent, POST with a body, else GET."""
     parts = urlsplit(url)
     if parts.scheme != "http" or parts.hostname is None:
@@ -382,7 +413,9 @@ def to_target(name: str, url: str, ok_status: int, body: bytes = b"") -> Target:
     if body:
         lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-    return Target(name, parts.hostname, parts.port or 80, request, ok_status)
+    return Target(
+        name, parts.hostname, parts.port or 80, request, ok_status, signing_key
+    )
 
 
 def wait_for_job_state(
@@ -401,12 +434,26 @@ def wait_for_job_state(
 
 
 def post_and_wait(
-    client: httpx.Client, endpoints: Endpoints, timeout_s: float
+    client: httpx.Client,
+    endpoints: Endpoints,
+    timeout_s: float,
+    signing_key: bytes | None = None,
 ) -> tuple[str, float]:
-    """Post a referral; returns its job state and milliseconds from post to state."""
+    """Post a referral, signed with ``signing_key`` if given; returns its job
+    state and milliseconds from post to state."""
+    body = json.dumps(REFERRAL).encode()
+    headers = {"content-type": "application/json"}
+    if signing_key is not None:
+        webhook_id = f"msg_{uuid.uuid4().hex}"
+        timestamp_s = int(time.time())
+        headers |= {
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(timestamp_s),
+            "webhook-signature": sign(signing_key, webhook_id, timestamp_s, body),
+        }
     started_s = time.perf_counter()
     try:
-        posted = client.post(endpoints.inbox_url, json=REFERRAL)
+        posted = client.post(endpoints.inbox_url, content=body, headers=headers)
         if posted.status_code != 202:
             return f"post answered {posted.status_code}", 0.0
         receipt_url = f"{endpoints.api_url}/api/messages/{posted.json()['message_id']}"
@@ -422,8 +469,6 @@ def measure_end_to_end(endpoints: Endpoints, count: int) -> list[str] | None:
     """Post referrals one at a time; a table row, or None if the jobs never ran."""
     with httpx.Client(timeout=10.0) as client:
         progress("end to end: waiting for the consumers to work through the backlog")
-        # Messages of one project share a partition, so this one's job state
-        # means every message posted under load has been consumed.
         state, _ = post_and_wait(client, endpoints, CATCH_UP_TIMEOUT_S)
         if state != "success":
             progress(f"end to end: skipped, the first referral ended with {state!r}")
@@ -477,15 +522,38 @@ def own_stack() -> Iterator[Endpoints]:
         stack.prepare()
         stack.start_services()
         project = stack.deploy(EXAMPLE, "bench")
+        signed = stack.deploy(EXAMPLE, "bench-signed")
         yield Endpoints(
             project["inbox_url"],
             f"{stack.inbox_url}/healthz",
             stack.api_url,
             stack.admin_token,
+            signed["inbox_url"],
+            signing_secret_for(stack, "bench-signed", signed["inbox_url"]),
         )
     finally:
         progress("stopping the stack")
         stack.stop()
+
+
+def signing_secret_for(stack: LocalStack, project: str, inbox_url: str) -> str:
+    """A new signing secret of the project's inbox, once gateways require it."""
+    with httpx.Client(
+        base_url=stack.api_url, headers=stack.auth_headers(), timeout=30
+    ) as api:
+        answer = api.post(
+            f"/api/projects/{project}/inbox-credentials",
+            json={"kind": "hmac", "name": "bench"},
+        )
+        answer.raise_for_status()
+    secret: str = answer.json()["secret"]
+    # Gateways reload credentials within moments; an open inbox takes anything.
+    deadline_s = time.monotonic() + 30
+    while httpx.post(inbox_url, json={}).status_code != 401:
+        if time.monotonic() > deadline_s:
+            raise StackError(f"the inbox of {project} did not start requiring auth")
+        time.sleep(0.2)
+    return secret
 
 
 def endpoints_for(args: argparse.Namespace) -> AbstractContextManager[Endpoints]:
@@ -495,7 +563,14 @@ def endpoints_for(args: argparse.Namespace) -> AbstractContextManager[Endpoints]
     parts = urlsplit(args.inbox_url)
     noop_url = args.noop_url or f"{parts.scheme}://{parts.netloc}/healthz"
     return nullcontext(
-        Endpoints(args.inbox_url, noop_url, args.api_url, args.api_token)
+        Endpoints(
+            args.inbox_url,
+            noop_url,
+            args.api_url,
+            args.api_token,
+            args.signed_inbox_url,
+            args.signing_secret,
+        )
     )
 
 
@@ -503,6 +578,15 @@ def run_loads(args: argparse.Namespace, endpoints: Endpoints) -> list[list[str]]
     """The main table's rows, inbox first; the no-op runs first, on a quiet machine."""
     body = survey_body()
     inbox = to_target("inbox POST 1 KB JSON (durable)", endpoints.inbox_url, 202, body)
+    signed = None
+    if endpoints.signed_inbox_url and endpoints.signing_secret:
+        signed = to_target(
+            "inbox POST 1 KB JSON, signed (durable)",
+            endpoints.signed_inbox_url,
+            202,
+            body,
+            parse_hmac_secret(endpoints.signing_secret),
+        )
     noop = to_target("no-op GET /healthz", endpoints.noop_url, 200)
     fixed = Load(args.connections, args.warmup_s, args.duration_s, args.rate)
     saturation = Load(args.connections, args.warmup_s, args.duration_s)
@@ -511,11 +595,32 @@ def run_loads(args: argparse.Namespace, endpoints: Endpoints) -> list[list[str]]
     with ProcessPoolExecutor(args.processes, mp_context=context) as pool:
 
         def row(target: Target, load: Load) -> list[str]:
+            # Each row starts once the consumers have caught up with the
+            # messages of the one before, which would otherwise share the CPU.
+            drain(endpoints)
             progress(f"{target.name}: {mode_name(load)}")
             return table_row(target, load, measure(pool, args.processes, target, load))
 
         noop_rows = [row(noop, fixed), row(noop, saturation)]
-        return [row(inbox, fixed), row(inbox, saturation), *noop_rows]
+        inbox_rows = [row(inbox, fixed), row(inbox, saturation)]
+        if signed is not None:
+            inbox_rows += [row(signed, fixed), row(signed, saturation)]
+        return [*inbox_rows, *noop_rows]
+
+
+def drain(endpoints: Endpoints) -> None:
+    """Wait until the consumers have worked through what the gateway took;
+    nothing to wait for without the API."""
+    if endpoints.api_url is None:
+        return
+    with httpx.Client(timeout=10.0) as client:
+        # Messages of one project share a partition: this one's job state
+        # means every earlier message of the project has been consumed.
+        post_and_wait(client, endpoints, CATCH_UP_TIMEOUT_S)
+        if endpoints.signed_inbox_url and endpoints.signing_secret:
+            signed = replace(endpoints, inbox_url=endpoints.signed_inbox_url)
+            key = parse_hmac_secret(endpoints.signing_secret)
+            post_and_wait(client, signed, CATCH_UP_TIMEOUT_S, key)
 
 
 def report(
@@ -549,6 +654,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add = parser.add_argument
     add("--inbox-url", help="drive this running inbox; starts nothing")
     add("--noop-url", help="default: /healthz beside the inbox")
+    add(
+        "--signed-inbox-url",
+        help="an inbox that requires signatures, driven with --signing-secret",
+    )
+    add(
+        "--signing-secret",
+        default=os.environ.get("OPENFN_BENCH_SIGNING_SECRET"),
+        help="its whsec_ secret (default: $OPENFN_BENCH_SIGNING_SECRET)",
+    )
     add("--api-url", help="the API's base URL, for the end-to-end latency")
     add(
         "--api-token",
@@ -562,9 +676,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--processes", type=int, default=2, help="client processes")
     add("--end-to-end", type=int, default=50, help="referrals, one at a time")
     args = parser.parse_args(argv)
-    if args.inbox_url is None and (args.noop_url or args.api_url):
-        parser.error("--noop-url and --api-url need --inbox-url")
-    for url in (args.inbox_url, args.noop_url, args.api_url):
+    if args.inbox_url is None and (
+        args.noop_url or args.api_url or args.signed_inbox_url
+    ):
+        parser.error("--noop-url, --api-url and --signed-inbox-url need --inbox-url")
+    if args.signed_inbox_url and not args.signing_secret:
+        parser.error("--signed-inbox-url needs --signing-secret")
+    for url in (args.inbox_url, args.noop_url, args.api_url, args.signed_inbox_url):
         if url is not None and not url.startswith("http://"):
             parser.error(f"expected an http:// URL, found {url!r}")
     return args

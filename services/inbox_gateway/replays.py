@@ -151,16 +151,10 @@ class ReplayGuard:
                     " WHERE project_id = %s AND webhook_id = %s",
                     (project_id, webhook_id),
                 ).fetchone()
-            if time.monotonic() - self._pruned_at > _PRUNE_INTERVAL_S:
-                self._pruned_at = time.monotonic()
-                conn.execute(
-                    "DELETE FROM inbox_replays WHERE expires_at < %s",
-                    (
-                        datetime.fromtimestamp(
-                            now.timestamp() - self._prune_margin_s, UTC
-                        ),
-                    ),
-                )
+        if time.monotonic() - self._pruned_at > _PRUNE_INTERVAL_S:
+            self._pruned_at = time.monotonic()
+            # On a thread of its own: this request does not wait for it.
+            self._executor.submit(self._prune, now)
         if row is not None:
             return Sighting(first=True)
         if earlier is None:
@@ -172,6 +166,18 @@ class ReplayGuard:
             message_id=earlier["message_id"],
             stored=earlier["stored_at"] is not None,
         )
+
+    def _prune(self, now: datetime) -> None:
+        """Delete the records that expired ``prune_margin_s`` before ``now``."""
+        cutoff = datetime.fromtimestamp(now.timestamp() - self._prune_margin_s, UTC)
+        try:
+            with self._pool.connection(timeout=self._timeout_s) as conn:
+                conn.execute(
+                    "DELETE FROM inbox_replays WHERE expires_at < %s", (cutoff,)
+                )
+        except psycopg.Error as exc:
+            # The next prune takes what this one left.
+            log.warning("inbox.replays_not_pruned", error=str(exc))
 
     def _stored(self, project_id: UUID, webhook_id: str) -> None:
         with self._pool.connection(timeout=self._timeout_s) as conn:

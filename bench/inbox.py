@@ -82,14 +82,22 @@ class Target:
         if self.signing_key is None:
             return self.request
         head, _, body = self.request.partition(b"\r\n\r\n")
-        webhook_id = f"msg_{uuid.uuid4().hex}"
-        timestamp_s = int(time.time())
-        signature = sign(self.signing_key, webhook_id, timestamp_s, body)
-        signed = (
-            f"\r\nwebhook-id: {webhook_id}\r\nwebhook-timestamp: {timestamp_s}"
-            f"\r\nwebhook-signature: {signature}\r\n\r\n"
+        lines = "".join(
+            f"\r\n{name}: {value}"
+            for name, value in signature_headers(self.signing_key, body).items()
         )
-        return head + signed.encode() + body
+        return head + lines.encode() + b"\r\n\r\n" + body
+
+
+def signature_headers(key: bytes, body: bytes) -> dict[str, str]:
+    """Standard Webhooks headers signing ``body`` now, under a new webhook-id."""
+    webhook_id = f"msg_{uuid.uuid4().hex}"
+    timestamp_s = int(time.time())
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp_s),
+        "webhook-signature": sign(key, webhook_id, timestamp_s, body),
+    }
 
 
 @dataclass(frozen=True)
@@ -444,13 +452,7 @@ def post_and_wait(
     body = json.dumps(REFERRAL).encode()
     headers = {"content-type": "application/json"}
     if signing_key is not None:
-        webhook_id = f"msg_{uuid.uuid4().hex}"
-        timestamp_s = int(time.time())
-        headers |= {
-            "webhook-id": webhook_id,
-            "webhook-timestamp": str(timestamp_s),
-            "webhook-signature": sign(signing_key, webhook_id, timestamp_s, body),
-        }
+        headers |= signature_headers(signing_key, body)
     started_s = time.perf_counter()
     try:
         posted = client.post(endpoints.inbox_url, content=body, headers=headers)

@@ -125,7 +125,6 @@ class ProjectCatalog:
         self._url = database_url
         self._refresh_s = refresh_s
         self._signing_keys = signing_keys
-        self._with_inbox_auth = signing_keys is not None
         self._snapshot = CatalogSnapshot()
         self._loaded = threading.Event()
         self._stop = threading.Event()
@@ -171,7 +170,7 @@ class ProjectCatalog:
 
     def _reload_from(self, conn: psycopg.Connection[Any]) -> None:
         row = conn.execute(
-            _REVISIONS_WITH_AUTH if self._with_inbox_auth else _REVISIONS
+            _REVISIONS_WITH_AUTH if self._signing_keys is not None else _REVISIONS
         ).fetchone()
         self._last_reload = time.monotonic()
         if (

@@ -1,4 +1,5 @@
-"""`openfn rerun`, `reprocess`, `run-now`, `dead-letters`, `redrive`: runs via the API.
+"""`openfn rerun`, `reprocess`, `run-now`, `abort`, `dead-letters`, `redrive`: runs
+via the API.
 
 Exit codes: 0 done, 1 the API refused, 2 bad arguments, 3 the API is not
 reachable, 4 the 10-second rule refused a run (try again after the wait printed).
@@ -125,6 +126,18 @@ def run_now(args: argparse.Namespace) -> int:
     return 0
 
 
+def abort(args: argparse.Namespace) -> int:
+    """Stop a run in progress."""
+    answer = _call(args, f"/api/runs/{args.run_id}/abort")
+    if isinstance(answer, int):
+        return answer
+    print(
+        f"abort of run {args.run_id} requested by {answer['requested_by']}"
+        f" at {answer['requested_at']}; it ends with exit code 6"
+    )
+    return 0
+
+
 def dead_letters(args: argparse.Namespace) -> int:
     """List dead letters, newest first."""
     params: dict[str, Any] = {"include_redriven": args.all}
@@ -168,7 +181,7 @@ def redrive(args: argparse.Namespace) -> int:
 
 
 def add_run_commands(commands: Any, api_url: str) -> None:
-    """Add ``rerun``, ``reprocess`` and ``run-now`` to the ``openfn`` command.
+    """Add the commands that start and stop runs to the ``openfn`` command.
 
     Args:
         commands: The ``openfn`` parser's subparsers.
@@ -192,8 +205,8 @@ def add_run_commands(commands: Any, api_url: str) -> None:
     again.add_argument("--job", help="only runs of this job")
     again.add_argument(
         "--status",
-        choices=["succeeded", "failed", "timed_out", "lost", "failure"],
-        help="only runs with this status (failure: failed, timed_out or lost)",
+        choices=["succeeded", "failed", "timed_out", "lost", "aborted", "failure"],
+        help="only runs with this status (failure: any but succeeded)",
     )
     again.add_argument("--since", help=period["since"])
     again.add_argument("--until", help=period["until"])
@@ -235,6 +248,18 @@ def add_run_commands(commands: Any, api_url: str) -> None:
     now.add_argument("--api", **api)
     add_token_argument(now)
     now.set_defaults(func=run_now)
+
+    stop = commands.add_parser(
+        "abort",
+        help="stop a run in progress (project admins)",
+        description="Stop RUN_ID where it is: its runner kills it within about a "
+        "second and it ends with exit code 6, status aborted. An aborted run is "
+        "not retried and starts no flow or catch job.",
+    )
+    stop.add_argument("run_id", metavar="RUN_ID")
+    stop.add_argument("--api", **api)
+    add_token_argument(stop)
+    stop.set_defaults(func=abort)
 
     dead = commands.add_parser(
         "dead-letters",

@@ -36,6 +36,7 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     LOST = "lost"
+    ABORTED = "aborted"
 
 
 class RunOrigin(StrEnum):
@@ -80,6 +81,8 @@ def status_for_exit(code: int) -> RunStatus:
         return RunStatus.SUCCEEDED
     if code == ExitCode.TIMEOUT:
         return RunStatus.TIMED_OUT
+    if code == ExitCode.ABORTED:
+        return RunStatus.ABORTED
     return RunStatus.FAILED
 
 

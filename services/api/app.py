@@ -19,6 +19,7 @@ from psycopg_pool import ConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.api import queries
+from services.api.abort_routes import abort_routes
 from services.api.access import CurrentUser, require_project, require_role
 from services.api.audit_routes import audit_routes
 from services.api.collaborator_routes import collaborator_routes
@@ -320,6 +321,7 @@ def create_app(
     app.include_router(job_routes(pool, vault))
     app.include_router(export_routes(pool))
     app.include_router(run_routes(settings, pool, producer))
+    app.include_router(abort_routes(pool))
     app.include_router(dead_letter_routes(settings, pool, producer))
     app.include_router(history_routes(settings, pool))
     app.include_router(audit_routes(pool))

@@ -32,7 +32,9 @@ from services.api.settings import ApiSettings
 from shared.auth import Role
 from shared.model import RunOrigin, TriggerKind
 
-StatusFilter = Literal["started", "succeeded", "failed", "timed_out", "lost", "failure"]
+StatusFilter = Literal[
+    "started", "succeeded", "failed", "timed_out", "lost", "aborted", "failure"
+]
 
 CSV_COLUMNS = (
     "run_id",
@@ -146,7 +148,9 @@ def history_routes(
         job: Annotated[str | None, Query(description="Only runs of this job.")] = None,
         status: Annotated[
             StatusFilter | None,
-            Query(description="`failure` is failed, timed_out and lost together."),
+            Query(
+                description="`failure` is failed, timed_out, lost and aborted together."
+            ),
         ] = None,
         trigger: Annotated[
             TriggerKind | None, Query(description="Only runs of this kind of trigger.")

@@ -21,6 +21,7 @@ from shared.vault import VaultClient
 _OWNED_ROWS = (
     "DELETE FROM run_claims WHERE run_id IN"
     " (SELECT id FROM runs WHERE project_id = %(project)s)",
+    "DELETE FROM run_aborts WHERE project_id = %(project)s",
     "DELETE FROM run_gate WHERE job_id IN"
     " (SELECT id FROM jobs WHERE project_id = %(project)s)",
     "DELETE FROM scheduled_runs WHERE request->>'project_id' = %(project)s::text",

@@ -100,12 +100,16 @@ def message_runs(conn: Connection[Any], message_id: UUID) -> list[Row]:
 
 
 def find_run(conn: Connection[Any], run_id: UUID) -> Row | None:
+    """A run with the request to abort it under ``abort``, if there is one."""
     return conn.execute(
-        "SELECT id, project_id, job_id, job_name, trigger_kind, origin, attempt,"
-        " message_id, status, exit_code,"
-        " started_at, finished_at, runner, adaptor, adaptor_version, error,"
-        " input_state, final_state, logs"
-        " FROM runs WHERE id = %s",
+        "SELECT r.id, r.project_id, r.job_id, r.job_name, r.trigger_kind, r.origin,"
+        " r.attempt, r.message_id, r.status, r.exit_code,"
+        " r.started_at, r.finished_at, r.runner, r.adaptor, r.adaptor_version,"
+        " r.error, r.input_state, r.final_state, r.logs,"
+        " CASE WHEN a.run_id IS NOT NULL THEN json_build_object("
+        "   'requested_by', a.requested_by, 'requested_at', a.requested_at)"
+        " END AS abort"
+        " FROM runs r LEFT JOIN run_aborts a ON a.run_id = r.id WHERE r.id = %s",
         (run_id,),
     ).fetchone()
 

@@ -32,7 +32,12 @@ HISTORY_DEFAULT_DAYS = 30
 CHAINED_ORIGINS = frozenset({RunOrigin.FLOW, RunOrigin.CATCH})
 FAILURE = "failure"
 """A status filter meaning every finished run that did not succeed."""
-_FAILED = [RunStatus.FAILED.value, RunStatus.TIMED_OUT.value, RunStatus.LOST.value]
+_FAILED = [
+    RunStatus.FAILED.value,
+    RunStatus.TIMED_OUT.value,
+    RunStatus.LOST.value,
+    RunStatus.ABORTED.value,
+]
 
 
 class RunNotPossibleError(PlatformError):

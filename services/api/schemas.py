@@ -110,6 +110,13 @@ class LogLineOut(BaseModel):
     message: str
 
 
+class AbortRequest(BaseModel):
+    """Who asked to abort a run, and when."""
+
+    requested_by: str
+    requested_at: datetime
+
+
 class RunOut(RunSummary):
     project_id: UUID
     message_id: UUID | None
@@ -120,6 +127,16 @@ class RunOut(RunSummary):
     input_state: dict[str, Any] | None
     final_state: dict[str, Any] | None
     logs: list[LogLineOut]
+    abort: AbortRequest | None = Field(
+        default=None, description="The request to abort the run, if one was made."
+    )
+
+
+class RunAbortRequested(AbortRequest):
+    """An abort was asked for; the run ends with exit code 6 (status
+    ``aborted``) once its runner has stopped it, usually within seconds."""
+
+    run_id: UUID
 
 
 class RunRequested(BaseModel):
@@ -134,12 +151,12 @@ class RerunFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     job: str | None = Field(default=None, description="Only runs of this job.")
-    status: Literal["succeeded", "failed", "timed_out", "lost", "failure"] | None = (
-        Field(
-            default=None,
-            description="Only runs with this status; `failure` is failed, timed_out "
-            "and lost together.",
-        )
+    status: (
+        Literal["succeeded", "failed", "timed_out", "lost", "aborted", "failure"] | None
+    ) = Field(
+        default=None,
+        description="Only runs with this status; `failure` is failed, timed_out, "
+        "lost and aborted together.",
     )
     since: datetime | None = Field(
         default=None, description="Runs created at or after; default 30 days ago."

@@ -89,10 +89,13 @@ def plan_chained_runs(
 ) -> list[RunRequest]:
     """The runs a finished run starts: flow jobs on success, catch jobs on failure.
 
+    An aborted run starts nothing: whoever stopped it stopped what follows too.
     A flow job starts from the upstream run's final state; a catch job from
     its state at the failure (or its input when the run left none), with the
     error recorded under ``error``.
     """
+    if finished.status is RunStatus.ABORTED:
+        return []
     succeeded = finished.status is RunStatus.SUCCEEDED
     kind = TriggerKind.SUCCESS if succeeded else TriggerKind.FAILURE
     state = _downstream_state(finished, succeeded)

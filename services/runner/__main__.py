@@ -7,6 +7,7 @@ import os
 from confluent_kafka import Consumer
 
 from services.runner import metrics
+from services.runner.aborts import AbortRequests, AbortWatch
 from services.runner.claims import ClaimHeartbeat, ClaimStore
 from services.runner.credentials import CredentialSource
 from services.runner.engine import ProcessEngine, make_process_undumpable
@@ -91,9 +92,13 @@ def main() -> None:
         "service.started", group=settings.runner_group, runner=settings.runner_name
     )
     heartbeat = ClaimHeartbeat(claims, settings.claim_heartbeat_s).start()
+    aborts = AbortWatch(
+        AbortRequests(pool), runner.running, settings.abort_poll_s
+    ).start()
     try:
         runner.run(stop)
     finally:
+        aborts.stop()
         heartbeat.stop()
         ops.stop()
         engine.close()

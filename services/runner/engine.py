@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Protocol
 from uuid import UUID
 
+from services.runner.aborts import AbortSwitch
 from services.runner.isolation import (
     make_process_undumpable as make_process_undumpable,  # for the runner's main()
 )
@@ -81,9 +82,10 @@ class Engine(Protocol):
         state: JsonObject,
         timeout_s: float,
         credential: JsonObject | None = None,
+        abort: AbortSwitch | None = None,
     ) -> Execution:
         """Run ``job`` from ``state`` with ``credential`` as its configuration,
-        giving up after ``timeout_s`` seconds."""
+        giving up after ``timeout_s`` seconds or when ``abort`` is pulled."""
         ...
 
 
@@ -177,11 +179,13 @@ class ProcessEngine:
         state: JsonObject,
         timeout_s: float,
         credential: JsonObject | None = None,
+        abort: AbortSwitch | None = None,
     ) -> Execution:
         """Run ``job`` from ``state`` on a warm worker.
 
         ``credential``, if given, is the run's ``state["configuration"]``;
         it is removed from the final state and masked in logs and errors.
+        Pulling ``abort`` ends the run with exit code 6, killing its worker.
 
         Raises:
             PoolClosedError: The engine is not started, or closed.
@@ -205,7 +209,9 @@ class ProcessEngine:
             state=encoded,
             credential=credential,
         )
-        result = self._pool.run(order, timeout_s)
+        if abort is not None and abort.reason is not None:
+            return _not_run(ExitCode.ABORTED, abort.reason, job.adaptor, version)
+        result = self._pool.run(order, timeout_s, abort)
         return self._to_execution(result, credential, job.adaptor, version)
 
     def compiled(self, job: JobSpec) -> CompiledJob:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 
+from services.runner.aborts import AbortSwitch
 from services.runner.protocol import RunOrder
 from services.runner.worker_process import (
     WorkerProcess,
@@ -22,6 +23,7 @@ from services.runner.worker_process import (
 )
 from shared.errors import PlatformError
 from shared.logging import get_logger
+from shared.model import ExitCode
 
 log = get_logger(__name__)
 
@@ -80,8 +82,12 @@ class WorkerPool:
             self.close()
             raise error
 
-    def run(self, order: RunOrder, timeout_s: float) -> WorkerRun:
+    def run(
+        self, order: RunOrder, timeout_s: float, abort: AbortSwitch | None = None
+    ) -> WorkerRun:
         """Run ``order`` on the next free worker, waiting for one if need be.
+
+        Pulling ``abort`` kills the worker; the run ends with exit code 6.
 
         Raises:
             PoolClosedError: The pool is not started, or closed meanwhile.
@@ -89,9 +95,16 @@ class WorkerPool:
         worker = self._acquire()
         retire: str | None = "the run was interrupted"
         try:
+            if abort is not None:
+                abort.connect(lambda why: worker.abort(ExitCode.ABORTED, why))
             result = worker.run(order, timeout_s)
             retire = result.retire or self._wear_of(worker)
         finally:
+            if abort is not None:
+                abort.disconnect()
+            if worker.aborted:
+                # Killed after its answer came in: the answer stands.
+                retire = retire or "aborted"
             self._release(worker, retire)
         return result
 

@@ -26,6 +26,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import ValidationError
 
 from services.runner import metrics
+from services.runner.aborts import AbortSwitch, RunningRuns
 from services.runner.claims import Claim, ClaimStore
 from services.runner.credentials import CredentialSource
 from services.runner.engine import Engine, Execution
@@ -89,6 +90,7 @@ class Runner:
         self._paused = False
         self._assigned = threading.Event()
         self._lag = LagReporter(consumer, config.group)
+        self.running = RunningRuns()
         self.last_poll_monotonic = time.monotonic()
 
     @property
@@ -193,7 +195,8 @@ class Runner:
             return
         try:
             if self._take(request):
-                self._execute(request)
+                with self.running.running(request.run_id) as abort:
+                    self._execute(request, abort)
         except StoppingError:
             self._claims.release(request.run_id)
 
@@ -211,7 +214,7 @@ class Runner:
                 raise StoppingError
             backoff_s = min(backoff_s * 2, self._config.retry_max_backoff_s)
 
-    def _execute(self, request: RunRequest) -> None:
+    def _execute(self, request: RunRequest, abort: AbortSwitch) -> None:
         credential, problem = self._credential_for(request)
         started = RunStarted(
             run_id=request.run_id,
@@ -230,7 +233,7 @@ class Runner:
         self._producer.send(self._record(started))
         metrics.RUNS_STARTED.inc()
         with metrics.RUNS_IN_PROGRESS.track_inprogress():
-            execution = problem or self._run_job(request, credential)
+            execution = problem or self._run_job(request, credential, abort)
         finished = RunFinished(
             **started.model_dump(exclude={"type", "input_state"}),
             finished_at=datetime.now(UTC),
@@ -273,11 +276,18 @@ class Runner:
         return credential, None
 
     def _run_job(
-        self, request: RunRequest, credential: dict[str, Any] | None
+        self,
+        request: RunRequest,
+        credential: dict[str, Any] | None,
+        abort: AbortSwitch,
     ) -> Execution:
         try:
             return self._engine.execute(
-                request.job, request.input_state, self._config.timeout_s, credential
+                request.job,
+                request.input_state,
+                self._config.timeout_s,
+                credential,
+                abort,
             )
         except (OSError, PlatformError) as exc:
             log.error("run.not_started", run_id=str(request.run_id), error=str(exc))

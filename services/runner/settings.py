@@ -42,6 +42,12 @@ class RunnerSettings(
         description="A claim not renewed for this long, on a run whose start was"
         " never recorded, is taken over by the runner that receives it again.",
     )
+    abort_poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often a runner executing runs asks whether any of them"
+        " was aborted.",
+    )
 
     @model_validator(mode="after")
     def _stale_after_several_beats(self) -> RunnerSettings:

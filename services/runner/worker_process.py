@@ -44,6 +44,8 @@ from shared.model import ExitCode
 EXIT_WAIT_S = 1.0
 """How long a worker that hung up may take to exit before it is killed."""
 
+SHUTDOWN = "the run was stopped because the runner is shutting down"
+
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 # -I: no PYTHON* variable, user site-packages or current directory applies.
 _BOOTSTRAP = (
@@ -113,7 +115,7 @@ class WorkerProcess:
         self._config = config
         self._max_reply_bytes = config.state_max_bytes + _REPLY_HEADER_BYTES
         self._baseline_bytes: int | None = None
-        self._aborted = False
+        self._aborted: tuple[int, str] | None = None
         self.served_runs = 0
 
     @property
@@ -224,9 +226,17 @@ class WorkerProcess:
             return 0
         return now - self._baseline_bytes
 
-    def abort(self) -> None:
-        """Kill the worker from another thread; its run ends as aborted."""
-        self._aborted = True
+    @property
+    def aborted(self) -> bool:
+        """True once :meth:`abort` was called: the worker is dead or dying."""
+        return self._aborted is not None
+
+    def abort(
+        self, exit_code: int = ExitCode.UNCAUGHT_ERROR, problem: str = SHUTDOWN
+    ) -> None:
+        """Kill the worker from another thread; its run ends with ``exit_code``
+        and ``problem`` as its error, unless its answer was in already."""
+        self._aborted = (exit_code, problem)
         self.kill()
 
     def kill(self) -> None:
@@ -252,9 +262,9 @@ class WorkerProcess:
             self.kill()
             problem = "the run's process broke off its connection to the runner"
             return self._ended(ExitCode.UNCAUGHT_ERROR, problem, "hung up")
-        if self._aborted:
-            problem = "the run was stopped because the runner is shutting down"
-            return self._ended(ExitCode.UNCAUGHT_ERROR, problem, "aborted")
+        if self._aborted is not None:
+            exit_code, problem = self._aborted
+            return self._ended(exit_code, problem, "aborted")
         exit_code, problem = describe_exit(status)
         return self._ended(exit_code, problem, "exited")
 

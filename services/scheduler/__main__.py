@@ -42,7 +42,12 @@ def main() -> None:
             CronConfig(settings.cron_misfire_grace_s, settings.cron_state_max_bytes),
         ),
         DelayedRuns(producer, topics),
-        LostRuns(producer, topics, settings.run_timeout_s + settings.lost_run_grace_s),
+        LostRuns(
+            producer,
+            topics,
+            settings.run_timeout_s + settings.lost_run_grace_s,
+            settings.abort_grace_s,
+        ),
     ]
     scheduler = Scheduler(database_url, tasks, settings.scheduler_interval_s)
     ops = OpsServer(

@@ -2,12 +2,15 @@
 
 A runner kills a run at its timeout, so a run that started longer ago than
 the timeout plus a grace, and whose claim is still open, has lost its runner.
-One statement closes such claims (``lost``) and returns the runs; their
-``RunFinished`` events (status ``lost``, exit code 4) are sent and the
-transaction commits once the broker has them. Rows are taken with ``SKIP
-LOCKED``, so replicas share the work, and a closed claim is never taken
-again: a redelivered request of a lost run is skipped by runners. Retrying a
-lost run is the dispatcher's decision, made from its finished event.
+So has a run aborted longer ago than the abort grace: a live runner stops an
+aborted run within a second or so. One statement closes such claims and
+returns the runs; their ``RunFinished`` events (status ``lost``, exit code 4,
+or, for a run with an abort request, ``aborted``, exit code 6, which is not
+retried) are sent and the transaction commits once the broker has them. Rows
+are taken with ``SKIP LOCKED``, so replicas share the work, and a closed claim
+is never taken again: a redelivered request of a lost run is skipped by
+runners. Retrying a lost run is the dispatcher's decision, made from its
+finished event.
 """
 
 from __future__ import annotations
@@ -35,21 +38,23 @@ LOST_RUN_ERROR = "the runner running it stopped answering; the run is lost"
 # taken long before the run started makes a live run look lost.
 _MARK_LOST = """
 WITH stale AS (
-    SELECT c.run_id FROM run_claims c JOIN runs r ON r.id = c.run_id
+    SELECT c.run_id, a.requested_by FROM run_claims c JOIN runs r ON r.id = c.run_id
+    LEFT JOIN run_aborts a ON a.run_id = c.run_id
     WHERE c.finished_at IS NULL AND r.finished_at IS NULL
-      AND greatest(c.claimed_at, r.started_at)
-          < now() - make_interval(secs => %(after_s)s)
+      AND (greatest(c.claimed_at, r.started_at)
+               < now() - make_interval(secs => %(after_s)s)
+           OR a.requested_at < now() - make_interval(secs => %(abort_after_s)s))
     ORDER BY c.claimed_at
     LIMIT %(limit)s
     FOR UPDATE OF c SKIP LOCKED
 )
-UPDATE run_claims c SET finished_at = now(), lost = true
+UPDATE run_claims c SET finished_at = now(), lost = stale.requested_by IS NULL
 FROM stale, runs r LEFT JOIN triggers t ON t.id = r.trigger_id
 WHERE c.run_id = stale.run_id AND r.id = c.run_id
 RETURNING c.run_id, c.runner, c.finished_at, r.project_id, r.job_id, r.job_name,
     r.trigger_id, coalesce(t.name, '') AS trigger_name, r.trigger_kind,
     r.message_id, r.origin, r.attempt, r.chain_depth, r.input_state,
-    coalesce(r.started_at, c.claimed_at) AS started_at
+    coalesce(r.started_at, c.claimed_at) AS started_at, stale.requested_by
 """
 
 # A runner that reported a finish and died before closing its claim: the run
@@ -73,11 +78,13 @@ class LostRuns:
         producer: EventProducer,
         topics: Topics,
         lost_after_s: float,
+        abort_after_s: float = 30.0,
         batch_size: int = 200,
     ) -> None:
         self._producer = producer
         self._topics = topics
         self._lost_after_s = lost_after_s
+        self._abort_after_s = abort_after_s
         self._batch_size = batch_size
 
     def run(self, conn: Connection[Any], now: datetime) -> int:
@@ -97,17 +104,21 @@ class LostRuns:
         with conn.transaction():
             rows = conn.execute(
                 _MARK_LOST,
-                {"after_s": self._lost_after_s, "limit": self._batch_size},
+                {
+                    "after_s": self._lost_after_s,
+                    "abort_after_s": self._abort_after_s,
+                    "limit": self._batch_size,
+                },
             ).fetchall()
             events = [_lost_event(row) for row in rows]
             if events:
                 self._producer.produce_all(
                     [self._record(e) for e in events], DELIVERY_TIMEOUT_S
                 )
-        metrics.RUNS_LOST.inc(len(events))
+        metrics.RUNS_LOST.inc(sum(e.status is RunStatus.LOST for e in events))
         for event in events:
             log.warning(
-                "run.lost",
+                f"run.{event.status}",
                 run_id=str(event.run_id),
                 job=event.job_name,
                 runner=event.runner,
@@ -125,6 +136,7 @@ class LostRuns:
 
 
 def _lost_event(row: dict[str, Any]) -> RunFinished:
+    aborted_by = row["requested_by"]
     return RunFinished(
         run_id=row["run_id"],
         project_id=row["project_id"],
@@ -142,8 +154,13 @@ def _lost_event(row: dict[str, Any]) -> RunFinished:
         attempt=row["attempt"],
         chain_depth=row["chain_depth"],
         finished_at=row["finished_at"],
-        exit_code=ExitCode.UNRESPONSIVE,
-        status=RunStatus.LOST,
-        error=LOST_RUN_ERROR,
+        exit_code=ExitCode.UNRESPONSIVE if aborted_by is None else ExitCode.ABORTED,
+        status=RunStatus.LOST if aborted_by is None else RunStatus.ABORTED,
+        error=LOST_RUN_ERROR if aborted_by is None else abort_error(aborted_by),
         input_state=row["input_state"],
     )
+
+
+def abort_error(requested_by: str) -> str:
+    """The error of an aborted run whose runner did not stop it."""
+    return f"the run was aborted by {requested_by}; its runner did not answer"

@@ -34,3 +34,9 @@ class SchedulerSettings(KafkaSettings, PostgresSettings, LimitSettings, OpsSetti
         ge=0,
         description="How long past the run timeout an unfinished run is declared lost.",
     )
+    abort_grace_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long after an abort request a run still unfinished is"
+        " reported aborted without its runner.",
+    )

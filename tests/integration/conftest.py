@@ -46,6 +46,7 @@ def platform(
             "OPENFN_RETRY_BASE_DELAY_S": "1",
             "OPENFN_CLAIM_HEARTBEAT_S": "1",
             "OPENFN_CLAIM_STALE_S": "4",
+            "OPENFN_ABORT_GRACE_S": "3",
         },
     )
     stack.prepare()

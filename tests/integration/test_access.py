@@ -175,6 +175,7 @@ def matrix(w: World) -> list[tuple[str, str, Any, dict[str, str | int]]]:
         ),
         ("POST", f"/api/projects/{p}/jobs/nightly/run", None, at_least("editor")),
         ("POST", f"/api/dead-letters/{r}/redrive", None, at_least("editor")),
+        ("POST", f"/api/runs/{r}/abort", None, at_least("admin")),
         ("GET", f"/api/projects/{p}/credentials", None, at_least("admin")),
         (
             "PUT",

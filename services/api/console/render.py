@@ -35,6 +35,7 @@ _STATUS = {
     "failure": ("bad", "✕", "failure"),
     "timed_out": ("bad", "⧗", "timed out"),
     "lost": ("bad", "?", "lost"),
+    "aborted": ("bad", "⊘", "aborted"),
     "requested": ("busy", "◌", "waiting"),
     "started": ("busy", "●", "running"),
     "in progress": ("busy", "●", "in progress"),

@@ -86,6 +86,11 @@ class ManagedProcess:
                 os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait(timeout_s)
 
+    def restart(self) -> ManagedProcess:
+        """Start the process again, after stopping it if it still runs."""
+        self.stop()
+        return self.start()
+
     def tail_log(self, lines: int = 40) -> str:
         try:
             text = self.log_path.read_text(errors="replace")

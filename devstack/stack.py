@@ -214,6 +214,12 @@ class LocalStack:
     def process(self, name: str) -> ManagedProcess:
         return next(p for p in self._processes if p.name == name)
 
+    def process_with_pid(self, pid: int) -> ManagedProcess:
+        """The service process whose pid is ``pid``, e.g. a run's runner."""
+        return next(
+            p for p in self._processes if p.popen is not None and p.popen.pid == pid
+        )
+
     def stop(self) -> None:
         """Stop services first, then servers, and delete the database files."""
         for process in reversed(self._processes):

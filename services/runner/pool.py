@@ -103,7 +103,7 @@ class WorkerPool:
             if abort is not None:
                 abort.disconnect()
             if worker.aborted:
-                # Killed after its answer came in: the answer stands.
+                # Dead even when the kill came after its answer, which stands.
                 retire = retire or "aborted"
             self._release(worker, retire)
         return result

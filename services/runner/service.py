@@ -5,7 +5,9 @@ when it and every earlier record of its partition have finished, that is,
 when their finished events are acknowledged by the broker. A run is claimed
 in PostgreSQL before it starts, so a redelivered request of a finished run is
 not run again. When Vault or the broker is unavailable the run waits and
-tries again; such an outage is never reported as the job's failure.
+tries again; such an outage is never reported as the job's failure. Each run
+executes with an abort switch that :mod:`services.runner.aborts` pulls when an
+admin aborts the run.
 """
 
 from __future__ import annotations

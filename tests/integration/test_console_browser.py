@@ -2,9 +2,9 @@
 
 The tests follow one project through a working day: sign in, post a message
 with the command the empty inbox shows, watch its job states arrive without a
-reload, read its receipt, fix a failing job and re-run its failed run. Each
-page is photographed into ``docs/screenshots/`` (or ``OPENFN_SCREENSHOT_DIR``),
-which the README shows.
+reload, read its receipt, fix a failing job and re-run its failed run, and
+abort a run that takes too long. Each page is photographed into
+``docs/screenshots/`` (or ``OPENFN_SCREENSHOT_DIR``), which the README shows.
 """
 
 from __future__ import annotations
@@ -69,6 +69,18 @@ jobs:
 triggers:
   referral-received:
     criteria: '{"form": "referral"}'
+"""
+# Sleeps for most of the test stack's run timeout (8 s): long enough to abort.
+OVERNIGHT = """
+jobs:
+  long-sync:
+    trigger: nightly
+    expression: |
+      import time
+      fn(lambda state: print("syncing", flush=True) or time.sleep(7) or state)
+triggers:
+  nightly:
+    cron: "0 2 * * *"
 """
 FIXED_JOB = JOBS.replace(
     'state["data"]["facility"]["code"]', 'state["data"]["facility"].upper()'
@@ -619,3 +631,28 @@ def test_the_audit_log_shows_who_changed_what(console: Console, admin: Page) -> 
     expect(events.filter(has_text="credential.written").first).to_contain_text("admin")
     expect(events.filter(has_text="project.deployed").first).to_be_visible()
     shot(admin, "audit")
+
+
+def test_an_admin_aborts_a_run_from_its_page_and_sees_it_end(
+    console: Console, admin: Page
+) -> None:
+    path = console.tmp / "overnight.yaml"
+    path.write_text(OVERNIGHT)
+    console.platform.deploy(path, "overnight")
+    started = httpx.post(
+        console.url("/api/projects/overnight/jobs/long-sync/run"),
+        headers=console.platform.auth_headers(),
+        timeout=10,
+    )
+    assert started.status_code == 202
+    admin.goto(console.url(f"/console/runs/{started.json()['run_id']}?requested=true"))
+
+    abort = admin.get_by_role("button", name="Abort run")
+    expect(abort).to_be_visible()
+    admin.once("dialog", lambda dialog: dialog.accept())
+    abort.click()
+
+    expect(admin.locator("[data-live=run] .status").first).to_contain_text("aborted")
+    expect(admin.locator(".error-text")).to_contain_text("aborted by admin")
+    expect(admin.locator("ol.log")).to_contain_text("syncing")
+    expect(abort).to_have_count(0)

@@ -36,7 +36,7 @@ def test_a_period_given_without_a_time_zone_is_taken_as_utc() -> None:
 def test_the_failure_status_selects_every_run_that_did_not_succeed() -> None:
     filters = run_filter(None, None, None, "failure", None, None, None, NOW)
 
-    assert filters.statuses == ["failed", "timed_out", "lost"]
+    assert filters.statuses == ["failed", "timed_out", "lost", "aborted"]
 
 
 def test_trigger_and_origin_filters_keep_their_values() -> None:

@@ -124,7 +124,7 @@ def test_run_now_refuses_a_job_without_a_cron_trigger() -> None:
 
 
 def test_the_failure_filter_selects_every_finished_run_that_did_not_succeed() -> None:
-    assert statuses_for("failure") == ["failed", "timed_out", "lost"]
+    assert statuses_for("failure") == ["failed", "timed_out", "lost", "aborted"]
     assert statuses_for("failed") == ["failed"]
     assert statuses_for(None) is None
 

@@ -136,7 +136,11 @@ class LostRuns:
 
 
 def _lost_event(row: dict[str, Any]) -> RunFinished:
-    aborted_by = row["requested_by"]
+    if row["requested_by"] is None:
+        exit_code, status, error = ExitCode.UNRESPONSIVE, RunStatus.LOST, LOST_RUN_ERROR
+    else:
+        exit_code, status = ExitCode.ABORTED, RunStatus.ABORTED
+        error = abort_error(row["requested_by"])
     return RunFinished(
         run_id=row["run_id"],
         project_id=row["project_id"],
@@ -154,9 +158,9 @@ def _lost_event(row: dict[str, Any]) -> RunFinished:
         attempt=row["attempt"],
         chain_depth=row["chain_depth"],
         finished_at=row["finished_at"],
-        exit_code=ExitCode.UNRESPONSIVE if aborted_by is None else ExitCode.ABORTED,
-        status=RunStatus.LOST if aborted_by is None else RunStatus.ABORTED,
-        error=LOST_RUN_ERROR if aborted_by is None else abort_error(aborted_by),
+        exit_code=exit_code,
+        status=status,
+        error=error,
         input_state=row["input_state"],
     )
 

@@ -86,6 +86,11 @@ def status_for_exit(code: int) -> RunStatus:
     return RunStatus.FAILED
 
 
+def abort_error(requested_by: str) -> str:
+    """The error of a run that ``requested_by`` aborted."""
+    return f"the run was aborted by {requested_by}"
+
+
 def job_state_for(status: RunStatus) -> JobState:
     """How a run's status reads as a job state."""
     if status == RunStatus.SUCCEEDED:

@@ -19,13 +19,9 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from shared.logging import get_logger
+from shared.model import abort_error
 
 log = get_logger(__name__)
-
-
-def abort_problem(requested_by: str) -> str:
-    """The error an aborted run reports."""
-    return f"the run was aborted by {requested_by}"
 
 
 class AbortSwitch:
@@ -143,7 +139,7 @@ class AbortWatch:
             return 0
         stopped = 0
         for run_id, requested_by in self._requests.requested(run_ids).items():
-            if self._runs.pull(run_id, abort_problem(requested_by)):
+            if self._runs.pull(run_id, abort_error(requested_by)):
                 stopped += 1
                 log.warning(
                     "run.aborting", run_id=str(run_id), requested_by=requested_by

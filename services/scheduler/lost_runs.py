@@ -26,7 +26,7 @@ from shared.events import RunFinished, TriggerRef
 from shared.kafka import EventProducer, Record
 from shared.kafka.records import run_event_record
 from shared.logging import get_logger
-from shared.model import ExitCode, RunOrigin, RunStatus, TriggerKind
+from shared.model import ExitCode, RunOrigin, RunStatus, TriggerKind, abort_error
 from shared.topics import Topics
 
 log = get_logger(__name__)
@@ -140,7 +140,7 @@ def _lost_event(row: dict[str, Any]) -> RunFinished:
         exit_code, status, error = ExitCode.UNRESPONSIVE, RunStatus.LOST, LOST_RUN_ERROR
     else:
         exit_code, status = ExitCode.ABORTED, RunStatus.ABORTED
-        error = abort_error(row["requested_by"])
+        error = f"{abort_error(row['requested_by'])}; its runner did not answer"
     return RunFinished(
         run_id=row["run_id"],
         project_id=row["project_id"],
@@ -163,8 +163,3 @@ def _lost_event(row: dict[str, Any]) -> RunFinished:
         error=error,
         input_state=row["input_state"],
     )
-
-
-def abort_error(requested_by: str) -> str:
-    """The error of an aborted run whose runner did not stop it."""
-    return f"the run was aborted by {requested_by}; its runner did not answer"

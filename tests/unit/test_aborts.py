@@ -16,7 +16,6 @@ from services.runner.aborts import (
     AbortSwitch,
     AbortWatch,
     RunningRuns,
-    abort_problem,
 )
 from services.runner.engine import ProcessEngine
 from shared.events import JobSpec, RunFinished, TriggerRef
@@ -29,6 +28,7 @@ from shared.model import (
     RunStatus,
     Trigger,
     TriggerKind,
+    abort_error,
     job_state_for,
     status_for_exit,
 )
@@ -121,7 +121,7 @@ def test_the_watch_stops_only_requested_runs_and_asks_nothing_when_idle() -> Non
     with runs.running(aborted) as first, runs.running(other) as second:
         assert watch.check() == 1
         assert watch.check() == 0
-        assert first.reason == abort_problem("ada")
+        assert first.reason == abort_error("ada")
         assert second.reason is None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -47,6 +48,40 @@ def cached(check: Check, ttl_s: float = 5.0) -> Check:
         return result
 
     return run
+
+
+class Every:
+    """Calls ``action`` every ``interval_s`` on a thread named ``name`` until
+    stopped. A call that raises is logged as ``failure`` and the next one
+    tries again."""
+
+    def __init__(
+        self,
+        interval_s: float,
+        action: Callable[[], object],
+        name: str,
+        failure: str,
+    ) -> None:
+        self._interval_s = interval_s
+        self._action = action
+        self._failure = failure
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> Every:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._action()
+            except Exception as exc:  # the next turn tries again
+                log.warning(self._failure, error=str(exc))
 
 
 def database_answers(pool: ConnectionPool[Connection[Any]]) -> Check:

@@ -8,7 +8,7 @@ from confluent_kafka import Consumer
 
 from services.runner import metrics
 from services.runner.aborts import AbortRequests, AbortWatch
-from services.runner.claims import ClaimHeartbeat, ClaimStore
+from services.runner.claims import ClaimStore
 from services.runner.credentials import CredentialSource
 from services.runner.engine import ProcessEngine, make_process_undumpable
 from services.runner.service import Runner, RunnerConfig
@@ -16,7 +16,13 @@ from services.runner.settings import RunnerSettings
 from shared.db import open_pool
 from shared.kafka import EventProducer
 from shared.kafka.producer import producer_config
-from shared.lifecycle import STUCK_AFTER_S, cached, database_answers, stop_on_signals
+from shared.lifecycle import (
+    STUCK_AFTER_S,
+    Every,
+    cached,
+    database_answers,
+    stop_on_signals,
+)
 from shared.logging import configure_logging, get_logger
 from shared.ops import OpsServer
 from shared.topics import Topics
@@ -91,9 +97,12 @@ def main() -> None:
     log.info(
         "service.started", group=settings.runner_group, runner=settings.runner_name
     )
-    heartbeat = ClaimHeartbeat(claims, settings.claim_heartbeat_s).start()
-    aborts = AbortWatch(
-        AbortRequests(pool), runner.running, settings.abort_poll_s
+    heartbeat = Every(
+        settings.claim_heartbeat_s, claims.renew, "claims", "claims.renew_failed"
+    ).start()
+    watch = AbortWatch(AbortRequests(pool), runner.running)
+    aborts = Every(
+        settings.abort_poll_s, watch.check, "abort-watch", "aborts.check_failed"
     ).start()
     try:
         runner.run(stop)

@@ -1,10 +1,11 @@
 """Stopping runs that an administrator aborted.
 
 The API records an abort request in ``run_aborts``. While a runner executes
-runs, :class:`AbortWatch` asks every ``poll_s`` whether any of them has one,
-and pulls that run's :class:`AbortSwitch`: the worker running it is killed and
-the run ends with exit code 6. A run whose switch is pulled before it reaches
-a worker ends without starting. The watch costs nothing while no run executes.
+runs, :class:`AbortWatch` asks every ``OPENFN_ABORT_POLL_S`` whether any of
+them has one, and pulls that run's :class:`AbortSwitch`: the worker running it
+is killed and the run ends with exit code 6. A run whose switch is pulled
+before it reaches a worker ends without starting. The watch costs nothing
+while no run executes.
 """
 
 from __future__ import annotations
@@ -111,26 +112,12 @@ class AbortRequests:
 
 
 class AbortWatch:
-    """Every ``poll_s``, stops the executing runs that have an abort request."""
+    """Stops the executing runs that have an abort request; the runner calls
+    :meth:`check` every ``OPENFN_ABORT_POLL_S``."""
 
-    def __init__(
-        self, requests: AbortRequests, runs: RunningRuns, poll_s: float
-    ) -> None:
+    def __init__(self, requests: AbortRequests, runs: RunningRuns) -> None:
         self._requests = requests
         self._runs = runs
-        self._poll_s = poll_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._watch, name="abort-watch", daemon=True
-        )
-
-    def start(self) -> AbortWatch:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
     def check(self) -> int:
         """Stop what has been asked to stop; returns how many runs were."""
@@ -145,10 +132,3 @@ class AbortWatch:
                     "run.aborting", run_id=str(run_id), requested_by=requested_by
                 )
         return stopped
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self._poll_s):
-            try:
-                self.check()
-            except Exception as exc:  # the next poll tries again
-                log.warning("aborts.check_failed", error=str(exc))

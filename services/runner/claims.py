@@ -12,7 +12,6 @@ the claim over and runs it.
 
 from __future__ import annotations
 
-import threading
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -122,34 +121,3 @@ class ClaimStore:
                 " AND finished_at IS NULL",
                 (run_id, self._runner),
             )
-
-
-class ClaimHeartbeat:
-    """Renews a runner's open claims every ``interval_s`` until stopped.
-
-    A failed renewal (the database away) is logged and tried again at the next
-    beat; claims only go stale if renewals fail for longer than ``stale_s``.
-    """
-
-    def __init__(self, claims: ClaimStore, interval_s: float) -> None:
-        self._claims = claims
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, name="claim-heartbeat", daemon=True
-        )
-
-    def start(self) -> ClaimHeartbeat:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self._claims.renew()
-            except Exception as exc:  # the next beat tries again
-                log.warning("claims.renew_failed", error=str(exc))

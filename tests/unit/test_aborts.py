@@ -114,7 +114,7 @@ def test_the_watch_stops_only_requested_runs_and_asks_nothing_when_idle() -> Non
     aborted, other = uuid.uuid4(), uuid.uuid4()
     requests = FixedRequests({aborted: "ada"})
     runs = RunningRuns()
-    watch = AbortWatch(requests, runs, poll_s=60)
+    watch = AbortWatch(requests, runs)
 
     assert watch.check() == 0
     assert requests.asked == []

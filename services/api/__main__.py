@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import FrameType
+
 import httpx
 import uvicorn
 
@@ -40,8 +43,9 @@ def main() -> None:
         is_alive=lambda: httpx.get(own_health, timeout=2).status_code == 200,
         is_ready=database_answers(pool),
     ).start()
-    uvicorn.run(
-        create_app(settings, pool, vault, producer),
+    app = create_app(settings, pool, vault, producer)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -50,6 +54,20 @@ def main() -> None:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
+    ApiServer(config, on_exit=app.state.activity.close).run()
+
+
+class ApiServer(uvicorn.Server):
+    """Uvicorn, ending the console's event streams as soon as it is asked to
+    stop: shutdown waits for open responses, and those would never end."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
 
 
 if __name__ == "__main__":

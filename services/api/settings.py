@@ -68,5 +68,6 @@ class ApiSettings(
     console_refresh_s: float = Field(
         default=3.0,
         gt=0,
-        description="How often open console pages fetch new messages and runs.",
+        description="How often an open console page fetches itself while it has"
+        " no activity stream, and while it waits for a run to start.",
     )

@@ -13,6 +13,7 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 
 from services.dispatcher.planning import job_spec
+from shared.db.connection import notify_activity
 from shared.events import DeadLetter, RunFinished, RunRequest
 from shared.logging import get_logger
 from shared.model import Project, RunOrigin
@@ -109,6 +110,7 @@ def dead_letter(conn: Connection[Any], finished: RunFinished) -> DeadLetter:
             letter.attempts,
         ),
     )
+    notify_activity(conn, [letter.project_id])
     log.error(
         "run.dead_lettered",
         run_id=str(finished.run_id),

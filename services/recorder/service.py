@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from services.recorder.metrics import EVENT_DELAY, EVENTS_APPLIED
 from services.recorder.store import apply_run_events, message_row, store_messages
+from shared.db.connection import notify_activity
 from shared.errors import PlatformError
 from shared.events import RUN_EVENT, Message, RunFinished, RunStarted
 from shared.logging import get_logger
@@ -43,6 +44,10 @@ class Recorder:
         with self._pool.connection() as conn, conn.transaction():
             store_messages(conn, messages)
             apply_run_events(conn, events)
+            # Open console pages of these projects fetch themselves again.
+            notify_activity(
+                conn, [row[1] for row in messages] + [e.project_id for e in events]
+            )
         _observe(messages, events)
 
     def _message_row(self, record: KafkaRecord) -> tuple[Any, ...] | None:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 DEPLOY_CHANNEL = "openfn_deployments"
+ACTIVITY_CHANNEL = "openfn_activity"
+"""Carries the id of a project whose messages, runs or dead letters changed."""
+
+
+def notify_activity(conn: psycopg.Connection[Any], project_ids: Iterable[UUID]) -> None:
+    """Tell listeners, once the transaction commits, that these projects changed."""
+    for project_id in set(project_ids):
+        conn.execute("SELECT pg_notify(%s, %s)", (ACTIVITY_CHANNEL, str(project_id)))
 
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[DictRow]:

@@ -213,6 +213,8 @@ def test_an_empty_inbox_shows_a_curl_command_that_posts_to_it(
     admin.goto(console.url(f"/console/projects/{PROJECT}/inbox"))
     expect(admin.get_by_role("heading", name="No messages yet")).to_be_visible()
     shot(admin, "inbox-empty")
+    # The server pushes changes, so the page does not poll while it waits.
+    expect(admin.locator("html")).to_have_attribute("data-updates", "push")
     admin.evaluate("window.notReloaded = true")
     command = admin.locator("#curl-example").inner_text()
     assert console.inbox_url in command

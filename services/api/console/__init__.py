@@ -1,8 +1,9 @@
 """The console: the platform's pages in a browser, served by the API.
 
 Pages are rendered on the server; one small script (``static/console.js``)
-shows times in the viewer's zone, refreshes live parts of a page, and sends the
-page's actions to the JSON API. There is no front-end build.
+shows times in the viewer's zone, refreshes live parts of a page when the
+server says its project changed (``activity``), and sends the page's actions
+to the JSON API. There is no front-end build.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from services.api.console.activity import KEEPALIVE_S, LIFETIME_S, ActivityFeed
 from services.api.console.pages import SignInRequiredError, console_routes
 from services.api.console.render import STATIC, render
 from services.api.console.signin import SIGN_IN_PATH, sign_in_routes
@@ -48,6 +50,10 @@ def install_console(
     policy = session_policy(settings)
     app.state.sessions = policy
     app.state.console_refresh_ms = round(settings.console_refresh_s * 1000)
+    feed = ActivityFeed(
+        settings.database_url.get_secret_value(), KEEPALIVE_S, LIFETIME_S
+    )
+    app.state.activity = feed
 
     @app.exception_handler(SignInRequiredError)
     async def sign_in_first(_request: Request, exc: SignInRequiredError) -> Response:
@@ -56,7 +62,7 @@ def install_console(
         )
 
     app.include_router(sign_in_routes(pool, policy))
-    app.include_router(console_routes(settings, pool, policy))
+    app.include_router(console_routes(settings, pool, policy, feed))
     app.mount(
         f"{CONSOLE_PREFIX}/static",
         _ConsoleFiles(directory=STATIC),

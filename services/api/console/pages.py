@@ -18,13 +18,14 @@ from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from services.api import history_queries, queries
 from services.api.access import require_project, require_role, role_in
 from services.api.audit import audit_page
+from services.api.console.activity import ActivityFeed
 from services.api.console.render import render
 from services.api.history_queries import MessageFilter
 from services.api.history_routes import StatusFilter, run_filter
@@ -122,8 +123,10 @@ def console_routes(
     settings: ApiSettings,
     pool: ConnectionPool[Connection[Any]],
     policy: SessionPolicy,
+    feed: ActivityFeed,
 ) -> APIRouter:
-    """Every page of the console but sign-in, reading through ``pool``."""
+    """Every page of the console but sign-in, reading through ``pool``, and the
+    stream that tells a project's open pages when to fetch themselves again."""
 
     def console_session(request: Request) -> Session:
         cookie = request.cookies.get(SESSION_COOKIE)
@@ -165,6 +168,17 @@ def console_routes(
     @router.get("/console/")
     def console_root() -> Response:
         return RedirectResponse("/console/projects", 303)
+
+    @router.get("/console/projects/{name}/activity")
+    def activity(name: str, session: Session = signed_in) -> Response:
+        with pool.connection() as conn:
+            project = require_project(conn, session.user, name, Role.VIEWER)
+        return StreamingResponse(
+            feed.stream(project["id"]),
+            media_type="text/event-stream",
+            # Proxies must pass each event on as it comes, not buffer them.
+            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+        )
 
     @router.get("/console/projects")
     def projects(request: Request, session: Session = signed_in) -> Response:

@@ -1,5 +1,6 @@
-// The console's one script: local times, copy buttons, live regions, and the
-// page actions, which call the JSON API with the session's CSRF token.
+// The console's one script: local times, copy buttons, live regions kept
+// fresh by the server's activity stream, and the page actions, which call the
+// JSON API with the session's CSRF token.
 "use strict";
 
 (function () {
@@ -245,13 +246,26 @@
 
   // --- Live regions ---------------------------------------------------------
 
+  // However busy the project, a page fetches itself at most this often.
+  const MIN_GAP_MS = 1000;
   const served = new Map();
   let polling = true;
   let busy = false;
+  let again = false;
+  let pushed = false;
+  let stale = false;
+  let lastFetch = 0;
+  let soon = null;
 
+  // One fetch at a time; a change that comes in meanwhile gets one more.
   async function refresh() {
-    if (!polling || busy) return;
+    if (!polling) return;
+    if (busy) {
+      again = true;
+      return;
+    }
     busy = true;
+    lastFetch = Date.now();
     try {
       const response = await fetch(window.location.href, {
         credentials: "same-origin",
@@ -266,7 +280,20 @@
       // The server is out of reach for now; the next round tries again.
     } finally {
       busy = false;
+      if (again) {
+        again = false;
+        refreshSoon();
+      }
     }
+  }
+
+  function refreshSoon() {
+    if (soon !== null) return;
+    const wait = Math.max(0, lastFetch + MIN_GAP_MS - Date.now());
+    soon = setTimeout(() => {
+      soon = null;
+      refresh();
+    }, wait);
   }
 
   function update(html) {
@@ -286,12 +313,39 @@
     syncSelection();
   }
 
+  // The server says when the page's project changed; while it cannot (no
+  // stream, or the stream broke), the page asks every refreshMs instead.
+  function listen(url) {
+    const source = new EventSource(url);
+    source.addEventListener("ready", () => {
+      pushed = true;
+      document.documentElement.dataset.updates = "push";
+      refresh(); // anything that changed before the stream opened
+    });
+    source.addEventListener("change", () => {
+      if (document.visibilityState === "visible") refreshSoon();
+      else stale = true;
+    });
+    source.addEventListener("error", () => {
+      pushed = false;
+      document.documentElement.dataset.updates = "poll";
+    });
+    document.addEventListener("visibilitychange", () => {
+      if (stale && document.visibilityState === "visible") {
+        stale = false;
+        refresh();
+      }
+    });
+  }
+
   function setUpLive() {
     const regions = document.querySelectorAll("[data-live]");
     if (!regions.length) return;
     for (const region of regions) served.set(region.dataset.live, region.innerHTML);
+    const feed = document.querySelector('meta[name="activity-url"]')?.content;
+    if (feed && window.EventSource) listen(feed);
     setInterval(() => {
-      if (document.visibilityState === "visible") refresh();
+      if (!pushed && document.visibilityState === "visible") refresh();
     }, refreshMs);
   }
 

@@ -17,7 +17,7 @@ import pytest
 from devstack.stack import LocalStack
 from services.api.console.activity import ActivityFeed
 from shared.db.connection import connect, notify_activity
-from tests.integration.test_console_access import add_user, signed_in
+from tests.integration.test_console_access import PROJECT_YAML, add_user, signed_in
 
 pytestmark = pytest.mark.integration
 
@@ -88,18 +88,6 @@ def test_a_stream_ends_after_its_lifetime(postgres_url: str) -> None:
         feed.close()
 
     asyncio.run(scenario())
-
-
-PROJECT_YAML = """\
-jobs:
-  count:
-    trigger: visit
-    expression: |
-      fn(lambda state: {**state, "n": 1})
-triggers:
-  visit:
-    criteria: '{"kind": "visit"}'
-"""
 
 
 def test_a_viewer_hears_a_posted_message_and_an_outsider_gets_nothing(

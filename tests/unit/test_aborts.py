@@ -18,7 +18,7 @@ from services.runner.aborts import (
     RunningRuns,
 )
 from services.runner.engine import ProcessEngine
-from shared.events import JobSpec, RunFinished, TriggerRef
+from shared.events import RunFinished, TriggerRef
 from shared.model import (
     ExitCode,
     Job,
@@ -32,18 +32,9 @@ from shared.model import (
     job_state_for,
     status_for_exit,
 )
+from tests.unit.test_worker_pool import job
 
 STATE = {"data": {"n": 0}}
-
-
-def job(expression: str) -> JobSpec:
-    return JobSpec(
-        id=uuid.uuid4(),
-        name="test-job",
-        version="1",
-        adaptor="common",
-        expression=expression,
-    )
 
 
 @pytest.fixture(scope="module")

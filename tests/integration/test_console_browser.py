@@ -233,6 +233,31 @@ def test_an_empty_inbox_shows_a_curl_command_that_posts_to_it(
     shot(admin, "inbox")
 
 
+def set_visibility(page: Page, state: str) -> None:
+    """Tell the page its tab was hidden or shown, as the browser would."""
+    page.evaluate(
+        """state => {
+            Object.defineProperty(document, "visibilityState", {
+                value: state, configurable: true,
+            });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        state,
+    )
+
+
+def test_a_hidden_tab_lets_its_stream_go_and_takes_it_again_when_shown(
+    admin: Page,
+) -> None:
+    page = admin.locator("html")
+    expect(page).to_have_attribute("data-updates", "push")
+
+    set_visibility(admin, "hidden")
+    expect(page).to_have_attribute("data-updates", "paused")
+    set_visibility(admin, "visible")
+    expect(page).to_have_attribute("data-updates", "push")
+
+
 def test_times_show_in_the_viewers_zone_with_utc_on_hover(admin: Page) -> None:
     received = admin.locator("[data-live=inbox] tbody tr time").first
     expect(received).to_have_text(re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d GMT\+3"))

@@ -253,7 +253,6 @@
   let busy = false;
   let again = false;
   let pushed = false;
-  let stale = false;
   let lastFetch = 0;
   let soon = null;
 
@@ -314,28 +313,36 @@
   }
 
   // The server says when the page's project changed; while it cannot (no
-  // stream, or the stream broke), the page asks every refreshMs instead.
+  // stream, or the stream broke), the page asks every refreshMs instead. A
+  // hidden tab lets its stream go: browsers allow few connections to one
+  // site over HTTP/1.1, and tabs left open in the background must not use
+  // them all up.
   function listen(url) {
-    const source = new EventSource(url);
-    source.addEventListener("ready", () => {
-      pushed = true;
-      document.documentElement.dataset.updates = "push";
-      refresh(); // anything that changed before the stream opened
-    });
-    source.addEventListener("change", () => {
-      if (document.visibilityState === "visible") refreshSoon();
-      else stale = true;
-    });
-    source.addEventListener("error", () => {
-      pushed = false;
-      document.documentElement.dataset.updates = "poll";
-    });
+    let source = null;
+    const open = () => {
+      source = new EventSource(url);
+      source.addEventListener("ready", () => {
+        pushed = true;
+        document.documentElement.dataset.updates = "push";
+        refresh(); // anything that changed before the stream opened
+      });
+      source.addEventListener("change", refreshSoon);
+      source.addEventListener("error", () => {
+        pushed = false;
+        document.documentElement.dataset.updates = "poll";
+      });
+    };
     document.addEventListener("visibilitychange", () => {
-      if (stale && document.visibilityState === "visible") {
-        stale = false;
-        refresh();
+      if (document.visibilityState === "visible" && source === null) {
+        open();
+      } else if (document.visibilityState === "hidden" && source !== null) {
+        source.close();
+        source = null;
+        pushed = false;
+        document.documentElement.dataset.updates = "paused";
       }
     });
+    if (document.visibilityState === "visible") open();
   }
 
   function setUpLive() {

@@ -84,10 +84,23 @@ class MessageFilter:
 
 
 def search_terms(q: str | None) -> str | None:
-    """The search a ``q`` parameter asks for; None when it is absent or blank."""
+    """The search a ``q`` parameter asks for; None when it is absent or blank.
+
+    In a plain list of words (no quotes, ``or`` or ``-``), a word given again
+    is dropped: the search means the same, and PostgreSQL would plan a common
+    word repeated as a rare one, reading every match across the history.
+    """
     if q is None or not q.strip():
         return None
-    return q.strip()
+    q = q.strip()
+    words = q.split()
+    if '"' in q or any(w.startswith("-") or w.casefold() == "or" for w in words):
+        return q
+    kept: list[str] = []
+    for word in words:
+        if word.casefold() not in {k.casefold() for k in kept}:
+            kept.append(word)
+    return q if len(kept) == len(words) else " ".join(kept)
 
 
 def run_position(

@@ -54,6 +54,14 @@ def test_a_blank_search_is_no_search() -> None:
     assert search_terms("  amina  kisumu ") == "amina  kisumu"
 
 
+def test_a_word_repeated_in_a_plain_search_is_searched_once() -> None:
+    assert search_terms("amina Kisumu amina") == "amina Kisumu"
+    assert search_terms("Amina amina") == "Amina"
+    assert search_terms('"amina amina" amina') == '"amina amina" amina'
+    assert search_terms("amina or amina") == "amina or amina"
+    assert search_terms("amina -kisumu amina") == "amina -kisumu amina"
+
+
 def test_only_the_filters_given_become_conditions() -> None:
     text = statement(RunFilter(NOW - timedelta(days=30), NOW))
 

@@ -32,7 +32,7 @@ from psycopg import Connection, sql
 
 from devstack.postgres import remove_data, start_postgres
 from services.api import history_queries, queries
-from services.api.history_queries import MessageFilter, RunFilter
+from services.api.history_queries import MessageFilter, RunFilter, search_terms
 from services.api.history_routes import csv_row
 from services.api.reruns import history_window, statuses_for
 from shared.db import apply_migrations, connect
@@ -329,7 +329,8 @@ def cases(conn: Connection[Any]) -> list[Case]:
     def inbox_page(search: Callable[[int], str | None]) -> Callable[..., int]:
         def request(conn: Connection[Any], i: int) -> int:
             queries.find_project(conn, "bench")
-            filters = MessageFilter(inbox.since, inbox.until, search(i))
+            words = search_terms(search(i))
+            filters = MessageFilter(inbox.since, inbox.until, words)
             return len(history_queries.message_page(conn, project_id, filters, 51))
 
         return request
@@ -366,15 +367,15 @@ def cases(conn: Connection[Any]) -> list[Case]:
         ),
         Case(
             "history search, one patient id (logs + bodies)",
-            varying(lambda i: _with(window, search=rare(i))),
+            varying(lambda i: _with(window, search=search_terms(rare(i)))),
         ),
         Case(
             "history search, a full name (1 message in 2,401)",
-            varying(lambda i: _with(window, search=full_name(i))),
+            varying(lambda i: _with(window, search=search_terms(full_name(i)))),
         ),
         Case(
             "history search, a facility (1 run in 12)",
-            varying(lambda i: _with(window, search=common(i))),
+            varying(lambda i: _with(window, search=search_terms(common(i)))),
         ),
         Case("history CSV, first 1,000 rows", csv_export),
         Case("inbox with job states, first page", inbox_page(lambda _i: None)),
